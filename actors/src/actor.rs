@@ -1,0 +1,269 @@
+//! One live actor per aggregate instance: loads its stream once, then decides commands one at a
+//! time against the state in memory.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tracing::Instrument;
+
+use crate::aggregate::Aggregate;
+use crate::codec::{decode_bytes, encode_bytes, EventCodec};
+use crate::command::{CommandError, Execute, Executed};
+use crate::event::{ExpectedVersion, StreamId, Version};
+use crate::store::{EventStore, Snapshot, StoreError};
+
+/// How the runtime treats the instances of one aggregate type.
+#[derive(Debug, Clone)]
+pub struct AggregateConfig {
+    /// Save a snapshot every this many events (0: never).
+    pub snapshot_every: u64,
+    /// Reloads and retries after a concurrent write, for commands that named no version.
+    pub conflict_retries: u32,
+    /// An actor unused for this long is stopped; the next command reloads it.
+    pub idle_timeout: Duration,
+    /// Live actors of this type at most; past it the least recently used is stopped.
+    pub max_live_actors: usize,
+    /// Commands waiting for one aggregate at most; past it commands are refused as overloaded.
+    pub mailbox_capacity: usize,
+}
+
+impl Default for AggregateConfig {
+    fn default() -> Self {
+        Self {
+            snapshot_every: 100,
+            conflict_retries: 5,
+            idle_timeout: Duration::from_secs(300),
+            max_live_actors: 10_000,
+            mailbox_capacity: 256,
+        }
+    }
+}
+
+const READ_PAGE: usize = 10_000;
+
+/// Loads the state of a stream: the latest snapshot, if any, then the events after it.
+/// With `up_to`, stops at that version (time travel) and uses a snapshot only if not newer.
+pub async fn load_state<A: Aggregate>(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    codec: &EventCodec<A::Event>,
+    up_to: Option<Version>,
+) -> Result<(A::State, Version), LoadError> {
+    let limit = up_to.unwrap_or(Version::MAX);
+    let mut state = A::State::default();
+    let mut version = 0;
+    if let Some(snapshot) = store.load_snapshot(stream).await? {
+        if snapshot.version <= limit {
+            if let Ok(saved) = decode_bytes::<A::State>(&snapshot.state) {
+                state = saved;
+                version = snapshot.version;
+            } else {
+                // A snapshot of an older state layout: ignore it, the log is the truth.
+                tracing::warn!(%stream, "snapshot could not be decoded; replaying the whole stream");
+            }
+        }
+    }
+    while version < limit {
+        let page = store.read_stream(stream, version + 1, READ_PAGE.min((limit - version) as usize)).await?;
+        let Some(last) = page.last() else { break };
+        let last_version = last.version;
+        for recorded in &page {
+            let event = codec.decode(recorded).map_err(|e| LoadError::Codec(e.to_string()))?;
+            state = A::apply(state, &event);
+        }
+        version = last_version;
+        if page.len() < READ_PAGE {
+            break;
+        }
+    }
+    Ok((state, version))
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("an event of the stream could not be decoded: {0}")]
+    Codec(String),
+}
+
+/// The aggregate's in-memory state and the logic to run a command; no actix in here, so the
+/// actor wrapper stays thin.
+pub(crate) struct AggregateCore<A: Aggregate> {
+    stream: StreamId,
+    store: Arc<dyn EventStore>,
+    codec: EventCodec<A::Event>,
+    config: Arc<AggregateConfig>,
+    state: A::State,
+    version: Version,
+    snapshot_version: Version,
+}
+
+impl<A: Aggregate> AggregateCore<A> {
+    pub(crate) async fn load(stream: StreamId, store: Arc<dyn EventStore>, config: Arc<AggregateConfig>) -> Result<Self, LoadError> {
+        let codec = EventCodec::default();
+        let (state, version) = load_state::<A>(store.as_ref(), &stream, &codec, None).await?;
+        tracing::debug!(%stream, version, "aggregate loaded");
+        Ok(Self { stream, store, codec, config, state, version, snapshot_version: version })
+    }
+
+    async fn reload(&mut self) -> Result<(), CommandError<A::Error>> {
+        let (state, version) =
+            load_state::<A>(self.store.as_ref(), &self.stream, &self.codec, None).await.map_err(|error| match error {
+                LoadError::Store(error) => CommandError::Store(error),
+                LoadError::Codec(_) => CommandError::Unavailable,
+            })?;
+        self.state = state;
+        self.version = version;
+        Ok(())
+    }
+
+    pub(crate) async fn execute(&mut self, message: Execute<A>) -> Result<Executed<A>, CommandError<A::Error>> {
+        let Execute { command, context, expected_version, .. } = message;
+        if let Some(events) = self.store.committed_by(context.command_id).await? {
+            let version = events.last().map_or(self.version, |e| e.version);
+            return Ok(Executed { events, version, state: self.state.clone(), already_committed: true });
+        }
+        let mut retries_left = if expected_version.is_some() { 0 } else { self.config.conflict_retries };
+        if let Some(expected) = expected_version {
+            if expected != self.version {
+                let conflict = crate::store::Conflict { expected: ExpectedVersion::Exact(expected), actual: self.version };
+                return Err(CommandError::Conflict(conflict));
+            }
+        }
+        loop {
+            let decided = catch_unwind(AssertUnwindSafe(|| A::handle(&self.state, command.clone())));
+            let events = match decided {
+                Ok(result) => result.map_err(CommandError::Rejected)?,
+                Err(_) => return Err(self.recover_from_panic("handle").await),
+            };
+            if events.is_empty() {
+                return Ok(Executed { events: Vec::new(), version: self.version, state: self.state.clone(), already_committed: false });
+            }
+            let new_events = events.iter().map(|e| self.codec.encode(e)).collect::<Result<Vec<_>, _>>()?;
+            let expected = ExpectedVersion::Exact(self.version);
+            match self.store.append(&self.stream, expected, new_events, &context).await? {
+                Ok(appended) if appended.already_committed => {
+                    // Another instance committed this very command meanwhile: catch up with it.
+                    self.reload().await?;
+                    return Ok(Executed {
+                        events: appended.events,
+                        version: appended.version,
+                        state: self.state.clone(),
+                        already_committed: true,
+                    });
+                }
+                Ok(appended) => {
+                    let state = std::mem::take(&mut self.state);
+                    match catch_unwind(AssertUnwindSafe(|| events.iter().fold(state, A::apply))) {
+                        Ok(state) => self.state = state,
+                        Err(_) => return Err(self.recover_from_panic("apply").await),
+                    }
+                    self.version = appended.version;
+                    self.maybe_snapshot().await;
+                    return Ok(Executed {
+                        events: appended.events,
+                        version: self.version,
+                        state: self.state.clone(),
+                        already_committed: false,
+                    });
+                }
+                Err(conflict) if retries_left == 0 => return Err(CommandError::Conflict(conflict)),
+                Err(conflict) => {
+                    tracing::debug!(stream = %self.stream, ?conflict, "concurrent write; reloading and retrying");
+                    retries_left -= 1;
+                    self.reload().await?;
+                }
+            }
+        }
+    }
+
+    /// A panic leaves the in-memory state unknown: rebuild it from the store.
+    async fn recover_from_panic(&mut self, during: &str) -> CommandError<A::Error> {
+        tracing::error!(stream = %self.stream, during, "aggregate panicked; rebuilding it from the store");
+        match self.reload().await {
+            Ok(()) => CommandError::Panicked,
+            Err(error) => error,
+        }
+    }
+
+    async fn maybe_snapshot(&mut self) {
+        let every = self.config.snapshot_every;
+        if every == 0 || self.version - self.snapshot_version < every {
+            return;
+        }
+        match encode_bytes(&self.state) {
+            Ok(state) => {
+                let snapshot = Snapshot { version: self.version, state };
+                if let Err(error) = self.store.save_snapshot(&self.stream, snapshot).await {
+                    // Snapshots only save time: a failed one is logged, never fatal.
+                    tracing::warn!(stream = %self.stream, %error, "could not save a snapshot");
+                } else {
+                    self.snapshot_version = self.version;
+                }
+            }
+            Err(error) => tracing::warn!(stream = %self.stream, %error, "could not encode a snapshot"),
+        }
+    }
+}
+
+/// The actor around [`AggregateCore`]. The core is moved into the future that runs a command and
+/// back when it ends; `AtomicResponse` guarantees no other message runs in between.
+pub struct AggregateActor<A: Aggregate> {
+    stream: StreamId,
+    store: Arc<dyn EventStore>,
+    config: Arc<AggregateConfig>,
+    core: Option<Box<AggregateCore<A>>>,
+    load_error: Option<LoadError>,
+}
+
+impl<A: Aggregate> AggregateActor<A> {
+    pub(crate) fn new(stream: StreamId, store: Arc<dyn EventStore>, config: Arc<AggregateConfig>) -> Self {
+        Self { stream, store, config, core: None, load_error: None }
+    }
+}
+
+impl<A: Aggregate> Actor for AggregateActor<A> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.config.mailbox_capacity.max(1));
+        let load = AggregateCore::<A>::load(self.stream.clone(), self.store.clone(), self.config.clone());
+        // `wait` holds every message back until the stream is loaded.
+        ctx.wait(load.into_actor(self).map(|loaded, actor, _| match loaded {
+            Ok(core) => actor.core = Some(Box::new(core)),
+            Err(error) => {
+                tracing::error!(stream = %actor.stream, %error, "could not load aggregate");
+                actor.load_error = Some(error);
+            }
+        }));
+    }
+}
+
+impl<A: Aggregate> Handler<Execute<A>> for AggregateActor<A> {
+    type Result = AtomicResponse<Self, Result<Executed<A>, CommandError<A::Error>>>;
+
+    fn handle(&mut self, message: Execute<A>, ctx: &mut Self::Context) -> Self::Result {
+        let Some(mut core) = self.core.take() else {
+            // Loading failed: answer, and stop so the next command tries a fresh load.
+            let error = match self.load_error.clone() {
+                Some(LoadError::Store(error)) => CommandError::Store(error),
+                _ => CommandError::Unavailable,
+            };
+            ctx.stop();
+            return AtomicResponse::new(Box::pin(actix::fut::ready(Err(error))));
+        };
+        let span = tracing::debug_span!("command", stream = %self.stream, correlation_id = %message.context.correlation_id);
+        let run = async move {
+            let result = core.execute(message).await;
+            (core, result)
+        }
+        .instrument(span);
+        AtomicResponse::new(Box::pin(run.into_actor(self).map(|(core, result), actor, _| {
+            actor.core = Some(core);
+            result
+        })))
+    }
+}

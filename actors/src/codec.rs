@@ -1,0 +1,137 @@
+//! Turning domain events into stored bytes and back, across schema versions.
+//!
+//! Payloads are bincode (compact, fast, not self-describing). bincode encodes an enum by variant
+//! index, so the rule for an event enum is the one protobuf has for tags: add variants at the
+//! end, never reorder or remove them. To change a variant's fields, raise its schema version and
+//! register an upcaster that turns the old bytes into the new ones; the chain runs on every read,
+//! so old events load forever and nothing stored is rewritten.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::event::{NewEvent, RecordedEvent};
+
+/// An event type of a domain: serializable, named, versioned.
+pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static {
+    /// The stored name of this event (e.g. `CoursePublished`). Never rename a stored one.
+    fn event_type(&self) -> &'static str;
+
+    /// The schema version this code writes for this event type.
+    fn schema_version(&self) -> u32 {
+        1
+    }
+
+    /// The upcasters that bring older stored versions up to the current ones.
+    fn upcasters() -> Upcasters {
+        Upcasters::default()
+    }
+}
+
+/// Why bytes could not become an event (or the other way round).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    #[error("could not encode event: {0}")]
+    Encode(String),
+    #[error("could not decode {event_type} v{schema_version}: {reason}")]
+    Decode { event_type: String, schema_version: u32, reason: String },
+}
+
+type UpcastFn = Arc<dyn Fn(&[u8]) -> Result<Vec<u8>, CodecError> + Send + Sync>;
+
+/// A chain of upcasters per event type: `(type, v)` turns bytes of version v into v + 1.
+#[derive(Clone, Default)]
+pub struct Upcasters {
+    steps: HashMap<(String, u32), UpcastFn>,
+}
+
+impl Upcasters {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers the step from `from_version` to `from_version + 1` of `event_type`: decode the
+    /// old bytes as `Old`, convert, encode as `New`. `Old` is usually the old enum, kept in a
+    /// `legacy` module next to the current one.
+    pub fn register<Old, New>(mut self, event_type: &str, from_version: u32, convert: fn(Old) -> New) -> Self
+    where
+        Old: DeserializeOwned + 'static,
+        New: Serialize + 'static,
+    {
+        let name = event_type.to_owned();
+        let step = move |bytes: &[u8]| {
+            let old: Old = decode_bytes(bytes).map_err(|reason| CodecError::Decode {
+                event_type: name.clone(),
+                schema_version: from_version,
+                reason,
+            })?;
+            encode_bytes(&convert(old))
+        };
+        self.steps.insert((event_type.to_owned(), from_version), Arc::new(step));
+        self
+    }
+
+    /// Runs the chain from `schema_version` as far as it goes.
+    pub fn upcast<'a>(&self, event_type: &str, mut schema_version: u32, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, CodecError> {
+        let mut current = std::borrow::Cow::Borrowed(bytes);
+        while let Some(step) = self.steps.get(&(event_type.to_owned(), schema_version)) {
+            current = std::borrow::Cow::Owned(step(&current)?);
+            schema_version += 1;
+        }
+        Ok(current)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// Encodes and decodes one domain's events, with its upcasters built once.
+#[derive(Clone)]
+pub struct EventCodec<E> {
+    upcasters: Upcasters,
+    _event: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E: DomainEvent> Default for EventCodec<E> {
+    fn default() -> Self {
+        Self { upcasters: E::upcasters(), _event: std::marker::PhantomData }
+    }
+}
+
+impl<E: DomainEvent> EventCodec<E> {
+    pub fn encode(&self, event: &E) -> Result<NewEvent, CodecError> {
+        Ok(NewEvent {
+            event_id: Uuid::new_v4(),
+            event_type: event.event_type().to_owned(),
+            schema_version: event.schema_version(),
+            payload: encode_bytes(event)?,
+        })
+    }
+
+    pub fn decode(&self, recorded: &RecordedEvent) -> Result<E, CodecError> {
+        let bytes = if self.upcasters.is_empty() {
+            std::borrow::Cow::Borrowed(recorded.payload.as_slice())
+        } else {
+            self.upcasters.upcast(&recorded.event_type, recorded.schema_version, &recorded.payload)?
+        };
+        decode_bytes(&bytes).map_err(|reason| CodecError::Decode {
+            event_type: recorded.event_type.clone(),
+            schema_version: recorded.schema_version,
+            reason,
+        })
+    }
+}
+
+/// bincode with the standard configuration: the one format used for payloads and snapshots.
+pub fn encode_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard()).map_err(|e| CodecError::Encode(e.to_string()))
+}
+
+pub fn decode_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard()).map(|(value, _)| value).map_err(|e| e.to_string())
+}

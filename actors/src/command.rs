@@ -1,0 +1,90 @@
+//! What travels to an aggregate and what comes back.
+
+use actix::Message;
+use uuid::Uuid;
+
+use crate::aggregate::Aggregate;
+use crate::codec::CodecError;
+use crate::event::{CommandContext, RecordedEvent, Version};
+use crate::store::{Conflict, StoreError};
+
+/// A command for one aggregate instance.
+pub struct Execute<A: Aggregate> {
+    pub aggregate_id: Uuid,
+    pub command: A::Command,
+    pub context: CommandContext,
+    /// When set, the command is refused with a conflict unless the aggregate is at this version,
+    /// and it is never retried on a concurrent write.
+    pub expected_version: Option<Version>,
+}
+
+impl<A: Aggregate> Execute<A> {
+    pub fn new(aggregate_id: Uuid, command: A::Command, context: CommandContext) -> Self {
+        Self { aggregate_id, command, context, expected_version: None }
+    }
+
+    pub fn expecting(mut self, version: Option<Version>) -> Self {
+        self.expected_version = version;
+        self
+    }
+}
+
+impl<A: Aggregate> Message for Execute<A> {
+    type Result = Result<Executed<A>, CommandError<A::Error>>;
+}
+
+/// A command that was accepted: the events it committed and the state they produced.
+pub struct Executed<A: Aggregate> {
+    /// As stored, in order; empty when the command changed nothing.
+    pub events: Vec<RecordedEvent>,
+    /// The aggregate's version after the command.
+    pub version: Version,
+    pub state: A::State,
+    /// The command id had been committed before: these are the first run's events.
+    pub already_committed: bool,
+}
+
+// By hand: a derive would require the aggregate's marker type to be Debug and Clone.
+impl<A: Aggregate> std::fmt::Debug for Executed<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executed")
+            .field("events", &self.events)
+            .field("version", &self.version)
+            .field("state", &self.state)
+            .field("already_committed", &self.already_committed)
+            .finish()
+    }
+}
+
+impl<A: Aggregate> Clone for Executed<A> {
+    fn clone(&self) -> Self {
+        Self { events: self.events.clone(), version: self.version, state: self.state.clone(), already_committed: self.already_committed }
+    }
+}
+
+impl<A: Aggregate> Executed<A> {
+    /// Global position of the last event committed, if any.
+    pub fn last_position(&self) -> Option<u64> {
+        self.events.last().map(|e| e.position)
+    }
+}
+
+/// Why a command produced no committed events. `Rejected` is the domain's answer; the rest are
+/// the runtime's, so a caller can tell "you may not" from "we could not".
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommandError<E: std::error::Error + 'static> {
+    #[error(transparent)]
+    Rejected(E),
+    #[error("concurrent modification: {0}")]
+    Conflict(Conflict),
+    #[error("the aggregate is overloaded; try again later")]
+    Overloaded,
+    #[error("the aggregate failed while handling the command and was reloaded")]
+    Panicked,
+    #[error("the aggregate is unavailable")]
+    Unavailable,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}

@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod actor;
+pub mod aggregate;
+pub mod codec;
+pub mod command;
+pub mod event;
+pub mod projection;
+pub mod registry;
+pub mod runtime;
+pub mod store;
+pub mod testing;
+
+pub use actor::{AggregateConfig, LoadError};
+pub use aggregate::Aggregate;
+pub use codec::{CodecError, DomainEvent, EventCodec, Upcasters};
+pub use command::{CommandError, Execute, Executed};
+pub use event::{CommandContext, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent, StreamId, Version};
+pub use projection::{
+    EventHandler, ProcessManager, ProjectionError, ProjectorState, ProjectorStatus, ReadModel, ReadModelHandle, ReadModelTx, RetryPolicy,
+    SubscriberKind, WaitFor, WaitTimeout,
+};
+pub use runtime::{CommandBus, Runtime, RuntimeBuilder, StartError, StartFrom};
+pub use store::{Appended, Conflict, EventStore, InMemoryStore, SledStore, SledStoreConfig, Snapshot, StoreError};

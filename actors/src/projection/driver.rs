@@ -1,0 +1,195 @@
+//! The loop every subscriber runs: catch up from its checkpoint, then follow the live feed.
+//!
+//! The live receiver is opened before the catch-up reads the head, so an event committed during
+//! the catch-up is either read from the store or received live; whatever arrives at or below the
+//! position already applied is dropped, and a hole (a lagging receiver) is read from the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, oneshot, watch};
+use tracing::Instrument;
+
+use super::{ProjectionError, ProjectorState, Subscriber};
+use crate::event::{Position, RecordedEvent};
+use crate::store::EventStore;
+
+const CATCH_UP_PAGE: usize = 1_000;
+
+/// How often a failing event is retried before it is parked.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { max_retries: 5, first_backoff: Duration::from_millis(20), max_backoff: Duration::from_secs(2) }
+    }
+}
+
+/// A subscriber's progress, published after each applied batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Progress {
+    pub position: Position,
+    pub state: ProjectorState,
+}
+
+pub(crate) struct DriverSetup {
+    pub name: String,
+    pub store: Arc<dyn EventStore>,
+    pub progress: watch::Sender<Progress>,
+    pub stop: watch::Receiver<bool>,
+    pub retry: RetryPolicy,
+    /// Where events given up on are recorded.
+    pub parked: sled::Tree,
+    /// The state shown while catching up (`Rebuilding` for a rebuild's copy).
+    pub catching_up_as: ProjectorState,
+    /// Told once the subscriber has caught up with the head.
+    pub on_live: Option<oneshot::Sender<()>>,
+}
+
+pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: DriverSetup) {
+    let mut live = setup.store.subscribe();
+    let mut position = match subscriber.checkpoint() {
+        Ok(position) => position,
+        Err(error) => {
+            tracing::error!(subscriber = %setup.name, %error, "cannot read checkpoint; subscriber stopped");
+            publish(&setup, 0, ProjectorState::Stopped);
+            return;
+        }
+    };
+    publish(&setup, position, setup.catching_up_as);
+    let shown_as = setup.catching_up_as;
+    if catch_up(subscriber.as_mut(), &mut setup, &mut position, shown_as).await.is_err() {
+        return publish(&setup, position, ProjectorState::Stopped);
+    }
+    publish(&setup, position, ProjectorState::Live);
+    if let Some(on_live) = setup.on_live.take() {
+        let _ = on_live.send(());
+    }
+    loop {
+        let received = tokio::select! {
+            received = live.recv() => received,
+            _ = setup.stop.changed() => break,
+        };
+        let outcome = match received {
+            Ok(batch) => {
+                let fresh: Vec<&RecordedEvent> = batch.iter().filter(|e| e.position > position).collect();
+                match fresh.first() {
+                    None => Ok(()),
+                    Some(first) if first.position == position + 1 => {
+                        let events: Vec<RecordedEvent> = fresh.into_iter().cloned().collect();
+                        apply(subscriber.as_mut(), &setup, &events, &mut position).await
+                    }
+                    // A hole before this batch: read it (and the batch) from the store.
+                    Some(_) => catch_up(subscriber.as_mut(), &mut setup, &mut position, ProjectorState::Live).await,
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::debug!(subscriber = %setup.name, missed, "live feed lagged; reading from the store");
+                catch_up(subscriber.as_mut(), &mut setup, &mut position, ProjectorState::Live).await
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        };
+        if outcome.is_err() {
+            break;
+        }
+        publish(&setup, position, ProjectorState::Live);
+    }
+    publish(&setup, position, ProjectorState::Stopped);
+}
+
+fn publish(setup: &DriverSetup, position: Position, state: ProjectorState) {
+    setup.progress.send_replace(Progress { position, state });
+}
+
+/// Reads from the store until the subscriber has applied the head. `Err` means stop.
+async fn catch_up(
+    subscriber: &mut dyn Subscriber,
+    setup: &mut DriverSetup,
+    position: &mut Position,
+    shown_as: ProjectorState,
+) -> Result<(), ()> {
+    loop {
+        if *setup.stop.borrow() {
+            return Err(());
+        }
+        let page = match setup.store.read_all(*position + 1, CATCH_UP_PAGE, None).await {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::warn!(subscriber = %setup.name, %error, "could not read the log; retrying");
+                tokio::time::sleep(setup.retry.first_backoff).await;
+                continue;
+            }
+        };
+        if page.is_empty() {
+            return Ok(());
+        }
+        let full_page = page.len() == CATCH_UP_PAGE;
+        apply(subscriber, setup, &page, position).await?;
+        publish(setup, *position, shown_as);
+        if !full_page {
+            return Ok(());
+        }
+    }
+}
+
+/// Applies a batch; on failure applies its events one by one with retries, parking those that
+/// keep failing, so one bad event neither blocks the subscriber nor disappears silently.
+async fn apply(subscriber: &mut dyn Subscriber, setup: &DriverSetup, events: &[RecordedEvent], position: &mut Position) -> Result<(), ()> {
+    let span = tracing::debug_span!("project", subscriber = %setup.name, from = events[0].position, count = events.len());
+    let batch_error = match subscriber.handle(events).instrument(span).await {
+        Ok(()) => {
+            *position = events.last().map_or(*position, |e| e.position);
+            return Ok(());
+        }
+        Err(error) => error,
+    };
+    // A batch of one already made its first attempt; a larger one starts over event by event.
+    let mut carried = if events.len() == 1 {
+        Some(batch_error)
+    } else {
+        tracing::warn!(subscriber = %setup.name, error = %batch_error, "batch failed; applying its events one by one");
+        None
+    };
+    for event in events {
+        let mut backoff = setup.retry.first_backoff;
+        let mut failures = 0;
+        loop {
+            if *setup.stop.borrow() {
+                return Err(());
+            }
+            let outcome = match carried.take() {
+                Some(error) => Err(error),
+                None => subscriber.handle(std::slice::from_ref(event)).await,
+            };
+            let Err(error) = outcome else { break };
+            failures += 1;
+            if failures > setup.retry.max_retries {
+                park(subscriber, setup, event, &error)?;
+                break;
+            }
+            tracing::warn!(subscriber = %setup.name, %error, position = event.position, failures, "retrying event");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(setup.retry.max_backoff);
+        }
+        *position = event.position;
+    }
+    Ok(())
+}
+
+fn park(subscriber: &mut dyn Subscriber, setup: &DriverSetup, event: &RecordedEvent, error: &ProjectionError) -> Result<(), ()> {
+    tracing::error!(subscriber = %setup.name, %error, position = event.position, event_type = %event.event_type, "event parked");
+    let record = super::hub::ParkedEvent { position: event.position, event_id: event.event_id, error: error.to_string() };
+    let stored = crate::codec::encode_bytes(&record)
+        .map_err(|_| ())
+        .and_then(|bytes| setup.parked.insert(super::hub::parked_key(&setup.name, event.position), bytes).map_err(|_| ()));
+    if stored.is_err() {
+        tracing::error!(subscriber = %setup.name, "could not record a parked event; stopping");
+        return Err(());
+    }
+    subscriber.skip(event).map_err(|error| tracing::error!(subscriber = %setup.name, %error, "could not skip a parked event"))
+}

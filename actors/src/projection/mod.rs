@@ -1,0 +1,89 @@
+//! Subscribers of the log: read models, process managers and side-effect handlers, each driven
+//! from its own checkpoint: catch up from the store, then follow live, never a gap or a duplicate.
+
+mod driver;
+mod hub;
+mod reactor;
+mod read_model;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::CodecError;
+use crate::event::{Position, RecordedEvent};
+use crate::store::StoreError;
+
+pub use driver::RetryPolicy;
+pub use hub::{ParkedEvent, Projections, RebuildError, WaitFor, WaitTimeout};
+pub(crate) use reactor::Reaction;
+pub use reactor::{EventHandler, ProcessManager, ReactorSubscriber};
+pub use read_model::{decode_value, ReadModel, ReadModelHandle, ReadModelSubscriber, ReadModelTx};
+
+/// What a subscriber is for; shown in its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SubscriberKind {
+    /// Keeps a query model; can be rebuilt from the log.
+    ReadModel,
+    /// Reacts to events by sending commands.
+    ProcessManager,
+    /// Performs side effects (e-mail, payments); never replayed.
+    Handler,
+}
+
+/// Where a subscriber is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProjectorState {
+    CatchingUp,
+    Live,
+    Rebuilding,
+    Stopped,
+}
+
+/// A subscriber's progress as shown to operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectorStatus {
+    pub name: String,
+    pub kind: SubscriberKind,
+    /// Last global position applied.
+    pub position: Position,
+    /// Events committed but not applied yet.
+    pub lag: u64,
+    pub state: ProjectorState,
+    /// Events given up on after retries.
+    pub parked: u64,
+}
+
+/// Why a subscriber could not take an event.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("local storage failed: {0}")]
+    Local(#[from] sled::Error),
+    #[error("keys starting with 0x00 are reserved for the runtime")]
+    ReservedKey,
+    #[error("{0}")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ProjectionError {
+    /// Wraps an error of a handler or read model of the application.
+    pub fn failed(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ProjectionError::Failed(Box::new(error))
+    }
+}
+
+/// Something the driver feeds with events in position order.
+#[async_trait]
+pub trait Subscriber: Send + 'static {
+    /// The last position this subscriber has durably applied (0: none).
+    fn checkpoint(&self) -> Result<Position, ProjectionError>;
+
+    /// Applies `events` (all after the checkpoint, in order) and moves the checkpoint to the last.
+    async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError>;
+
+    /// Moves the checkpoint past `event` without applying it: the event was parked.
+    fn skip(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError>;
+}

@@ -1,0 +1,167 @@
+//! Read models kept in local sled trees, each write committed with the checkpoint in one batch,
+//! so every event is applied exactly once, also across crashes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use parking_lot::RwLock;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{ProjectionError, Subscriber};
+use crate::codec::{decode_bytes, encode_bytes, CodecError};
+use crate::event::{Position, RecordedEvent};
+
+/// The reserved key of a read model's checkpoint; application keys never start with 0x00.
+const CHECKPOINT_KEY: &[u8] = b"\x00checkpoint";
+
+/// A query model built from the log. `apply` sees every event in order and writes through the
+/// transaction; it runs again from position 1 when the model is rebuilt, so it must not have
+/// side effects.
+pub trait ReadModel: Send + Sync + 'static {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError>;
+}
+
+/// The writes of one batch of events: read-your-writes within the batch, committed at once.
+pub struct ReadModelTx<'a> {
+    tree: &'a sled::Tree,
+    pending: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+}
+
+impl<'a> ReadModelTx<'a> {
+    fn new(tree: &'a sled::Tree) -> Self {
+        Self { tree, pending: BTreeMap::new() }
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ProjectionError> {
+        if let Some(value) = self.pending.get(key) {
+            return Ok(value.clone());
+        }
+        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+    }
+
+    pub fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Result<(), ProjectionError> {
+        let key = checked(key.into())?;
+        self.pending.insert(key, Some(value.into()));
+        Ok(())
+    }
+
+    pub fn remove(&mut self, key: impl Into<Vec<u8>>) -> Result<(), ProjectionError> {
+        let key = checked(key.into())?;
+        self.pending.insert(key, None);
+        Ok(())
+    }
+
+    /// Reads a value stored with [`ReadModelTx::put`].
+    pub fn fetch<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ProjectionError> {
+        match self.get(key)? {
+            Some(bytes) => Ok(Some(decode_value(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a serde value (bincode).
+    pub fn put<T: Serialize>(&mut self, key: impl Into<Vec<u8>>, value: &T) -> Result<(), ProjectionError> {
+        let bytes = encode_bytes(value)?;
+        self.insert(key, bytes)
+    }
+
+    fn commit(self, checkpoint: Position) -> Result<(), ProjectionError> {
+        let mut batch = sled::Batch::default();
+        for (key, value) in self.pending {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        batch.insert(CHECKPOINT_KEY, &checkpoint.to_be_bytes());
+        self.tree.apply_batch(batch)?;
+        Ok(())
+    }
+}
+
+fn checked(key: Vec<u8>) -> Result<Vec<u8>, ProjectionError> {
+    if key.first() == Some(&0) {
+        return Err(ProjectionError::ReservedKey);
+    }
+    Ok(key)
+}
+
+/// Decodes a value a read model stored with `put`.
+pub fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_bytes(bytes).map_err(|reason| CodecError::Decode { event_type: "read model value".into(), schema_version: 0, reason })
+}
+
+pub(crate) fn read_checkpoint(tree: &sled::Tree) -> Result<Position, ProjectionError> {
+    Ok(match tree.get(CHECKPOINT_KEY)? {
+        Some(bytes) => u64::from_be_bytes(bytes.as_ref().try_into().map_err(|_| ProjectionError::ReservedKey)?),
+        None => 0,
+    })
+}
+
+/// Feeds a [`ReadModel`] with events, writing into one tree.
+pub struct ReadModelSubscriber {
+    model: Arc<dyn ReadModel>,
+    tree: sled::Tree,
+}
+
+impl ReadModelSubscriber {
+    pub fn new(model: Arc<dyn ReadModel>, tree: sled::Tree) -> Self {
+        Self { model, tree }
+    }
+}
+
+#[async_trait]
+impl Subscriber for ReadModelSubscriber {
+    fn checkpoint(&self) -> Result<Position, ProjectionError> {
+        read_checkpoint(&self.tree)
+    }
+
+    async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+        let mut tx = ReadModelTx::new(&self.tree);
+        for event in events {
+            self.model.apply(&mut tx, event)?;
+        }
+        let last = events.last().map_or(0, |e| e.position);
+        tx.commit(last)
+    }
+
+    fn skip(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        ReadModelTx::new(&self.tree).commit(event.position)
+    }
+}
+
+/// What queries read: the tree of a read model's current copy, swapped atomically by a rebuild.
+#[derive(Clone)]
+pub struct ReadModelHandle {
+    name: Arc<str>,
+    tree: Arc<RwLock<sled::Tree>>,
+}
+
+impl ReadModelHandle {
+    pub(crate) fn new(name: &str, tree: sled::Tree) -> Self {
+        Self { name: name.into(), tree: Arc::new(RwLock::new(tree)) }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The tree serving queries now. Hold it for one query, not longer: a rebuild swaps it.
+    pub fn tree(&self) -> sled::Tree {
+        self.tree.read().clone()
+    }
+
+    /// Reads a value stored with [`ReadModelTx::put`].
+    pub fn fetch<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ProjectionError> {
+        match self.tree().get(key)? {
+            Some(bytes) => Ok(Some(decode_value(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn swap(&self, tree: sled::Tree) -> sled::Tree {
+        std::mem::replace(&mut *self.tree.write(), tree)
+    }
+}

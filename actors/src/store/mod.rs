@@ -1,0 +1,115 @@
+//! The event store: one trait, an embedded sled implementation (the default) and an in-memory one.
+//!
+//! Nothing here names a sled type, so a store backed by a distributed database (PostgreSQL, ...)
+//! can live behind the same trait. The conformance suite in `tests/it/store_conformance.rs` runs
+//! against every implementation.
+
+mod memory;
+mod sled_store;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
+
+pub use memory::InMemoryStore;
+pub use sled_store::{SledStore, SledStoreConfig};
+
+/// Events committed together, in position order, as published to live subscribers.
+pub type CommittedBatch = Arc<[RecordedEvent]>;
+
+/// The store failed: the append may or may not have happened, the read did not.
+/// Kept apart from [`Conflict`], which is an expected answer, not a failure.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("event store backend failed: {0}")]
+    Backend(#[source] Arc<dyn std::error::Error + Send + Sync>),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("event store is closed")]
+    Closed,
+}
+
+impl StoreError {
+    pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Backend(Arc::new(error))
+    }
+}
+
+/// The stream was not at the version the writer expected: someone else wrote first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("expected version {expected:?}, but the stream is at version {actual}")]
+pub struct Conflict {
+    pub expected: ExpectedVersion,
+    pub actual: Version,
+}
+
+/// A successful append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appended {
+    /// The events as stored, in order (empty if the append carried none).
+    pub events: Vec<RecordedEvent>,
+    /// The stream's version after the append.
+    pub version: Version,
+    /// True when the command id had been committed before: nothing was written, and `events`
+    /// are those of the first append.
+    pub already_committed: bool,
+}
+
+/// The saved state of a stream at a version, opaque bytes to the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub version: Version,
+    pub state: Vec<u8>,
+}
+
+/// Appends and reads an append-only log of streams.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends `events` to `stream` atomically and durably, if the stream is at `expected`.
+    ///
+    /// The outer `Err` is a broken store; the inner `Err` is a conflict the caller can handle.
+    /// An append whose `context.command_id` was committed before writes nothing and returns the
+    /// first result with `already_committed` set.
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        context: &CommandContext,
+    ) -> Result<Result<Appended, Conflict>, StoreError>;
+
+    /// The events a command committed, if that command id was committed.
+    async fn committed_by(&self, command_id: Uuid) -> Result<Option<Vec<RecordedEvent>>, StoreError>;
+
+    /// Up to `limit` events of `stream` from `from_version` on (versions start at 1).
+    async fn read_stream(&self, stream: &StreamId, from_version: Version, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The last `count` events of `stream`, in version order.
+    async fn read_stream_last(&self, stream: &StreamId, count: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The version of the stream's last event; 0 when it has none.
+    async fn stream_version(&self, stream: &StreamId) -> Result<Version, StoreError>;
+
+    /// Up to `limit` events of the global log from `from_position` on, keeping only `types` if given.
+    async fn read_all(&self, from_position: Position, limit: usize, types: Option<&[String]>) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The position of the last committed event; 0 for an empty log.
+    async fn head(&self) -> Result<Position, StoreError>;
+
+    /// Ids of the streams of one aggregate type, in id order, after `after`, at most `limit`.
+    async fn streams_of(&self, aggregate_type: &str, after: Option<Uuid>, limit: usize) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Replaces the stream's snapshot.
+    async fn save_snapshot(&self, stream: &StreamId, snapshot: Snapshot) -> Result<(), StoreError>;
+
+    async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError>;
+
+    /// Live feed of committed events. A receiver that falls behind sees `Lagged` and must read
+    /// the gap from the log: subscribers always reconcile with their checkpoint.
+    fn subscribe(&self) -> broadcast::Receiver<CommittedBatch>;
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the runtime: one test binary, one module per concern.
+
+#[path = "../../examples/account/domain.rs"]
+#[allow(dead_code)]
+mod account;
+mod given;
+mod runtime_actors;
+mod runtime_projections;
+mod store_conformance;
+mod support;

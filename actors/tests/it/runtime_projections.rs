@@ -1,0 +1,303 @@
+//! Read models, handlers and process managers: catch-up, live delivery, rebuild, exactly-once
+//! effects and causation.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::projection::ParkedEvent;
+use actors::testing::TestRuntime;
+use actors::{
+    AggregateConfig, CommandBus, CommandContext, EventCodec, EventHandler, ProcessManager, ProjectionError, ProjectorState, ReadModel,
+    ReadModelTx, RecordedEvent, RetryPolicy, RuntimeBuilder, StartFrom, SubscriberKind, WaitFor,
+};
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use crate::account::{Account, AccountEvent};
+use crate::support::{deposit, open};
+
+/// Balances by account, plus every position it was given (to catch duplicates and gaps).
+#[derive(Clone, Default)]
+struct Balances {
+    seen: Arc<Mutex<Vec<u64>>>,
+}
+
+impl ReadModel for Balances {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        self.seen.lock().push(event.position);
+        let key = event.stream.aggregate_id.as_bytes().to_vec();
+        let balance: u64 = tx.fetch(&key)?.unwrap_or(0);
+        if let AccountEvent::Deposited { amount, .. } = EventCodec::<AccountEvent>::default().decode(event)? {
+            tx.put(key, &(balance + amount))?;
+        }
+        Ok(())
+    }
+}
+
+fn balance(test: &TestRuntime, name: &str, id: Uuid) -> Option<u64> {
+    test.runtime().read_model(name).unwrap().fetch(id.as_bytes()).unwrap()
+}
+
+#[actix_rt::test]
+async fn a_read_model_added_to_an_existing_log_catches_up_then_follows_live() {
+    let balances = Balances::default();
+    let added = Arc::new(AtomicBool::new(false));
+    let (model, flag) = (balances.clone(), added.clone());
+    let mut test = TestRuntime::start(move |builder: RuntimeBuilder| {
+        let builder = builder.aggregate::<Account>(AggregateConfig::default());
+        if flag.load(Ordering::SeqCst) {
+            builder.read_model("balances", model.clone())
+        } else {
+            builder
+        }
+    })
+    .await;
+    let id = Uuid::new_v4();
+    test.send::<Account>(id, open("ada")).await.unwrap();
+    test.send::<Account>(id, deposit(5)).await.unwrap();
+    added.store(true, Ordering::SeqCst);
+    test.restart().await;
+    test.settle().await;
+    assert_eq!(balance(&test, "balances", id), Some(5));
+    let executed = test.send::<Account>(id, deposit(2)).await.unwrap();
+    test.runtime().wait_for(executed.last_position().unwrap(), Duration::from_secs(5)).await.unwrap();
+    assert_eq!(balance(&test, "balances", id), Some(7));
+    assert_eq!(*balances.seen.lock(), vec![1, 2, 3]);
+}
+
+#[actix_rt::test]
+async fn the_switch_from_catch_up_to_live_has_no_gap_and_no_duplicate() {
+    for round in 0..4u64 {
+        let balances = Balances::default();
+        let model = balances.clone();
+        let test = TestRuntime::start(move |b: RuntimeBuilder| b.aggregate::<Account>(AggregateConfig::default())).await;
+        let store = test.store().clone();
+        let writers: Vec<_> = (0..8)
+            .map(|_| {
+                let runtime = test.runtime().clone();
+                actix_rt::spawn(async move {
+                    let id = Uuid::new_v4();
+                    runtime.send::<Account>(id, open("w"), CommandContext::new_request()).await.unwrap();
+                    for _ in 0..30 {
+                        runtime.send::<Account>(id, deposit(1), CommandContext::new_request()).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        // Start a second runtime's projector on the same store while the writers are busy.
+        tokio::time::sleep(Duration::from_millis(round * 7)).await;
+        let local = sled::Config::new().temporary(true).open().unwrap();
+        let follower = actors::Runtime::builder(store.clone(), local).read_model("balances", model).start().await.unwrap();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        let head = store.head().await.unwrap();
+        follower.projections().wait_for(head, Duration::from_secs(10), WaitFor::All).await.unwrap();
+        let seen = balances.seen.lock().clone();
+        assert_eq!(seen, (1..=head).collect::<Vec<_>>(), "round {round}: every position once, in order");
+        follower.shutdown().await;
+    }
+}
+
+#[actix_rt::test]
+async fn wait_for_times_out_with_the_subscribers_behind() {
+    let test = TestRuntime::start(|b: RuntimeBuilder| {
+        b.aggregate::<Account>(AggregateConfig::default()).read_model("balances", Balances::default())
+    })
+    .await;
+    let timeout = test.runtime().wait_for(10, Duration::from_millis(50)).await.unwrap_err();
+    assert_eq!(timeout.behind, vec!["balances".to_owned()]);
+}
+
+#[actix_rt::test]
+async fn a_rebuild_builds_a_fresh_copy_while_the_old_one_serves_then_swaps() {
+    let test = TestRuntime::start(|b: RuntimeBuilder| {
+        b.aggregate::<Account>(AggregateConfig::default()).read_model("balances", Balances::default())
+    })
+    .await;
+    let ids: Vec<Uuid> = (0..20).map(|_| Uuid::new_v4()).collect();
+    for id in &ids {
+        test.send::<Account>(*id, open("ada")).await.unwrap();
+        test.send::<Account>(*id, deposit(3)).await.unwrap();
+    }
+    test.settle().await;
+    let before = test.runtime().read_model("balances").unwrap().tree().name();
+    let status = test.runtime().projections().rebuild("balances").await.unwrap();
+    assert_eq!(status.state, ProjectorState::Rebuilding);
+    // The old copy keeps answering during the rebuild.
+    assert_eq!(balance(&test, "balances", ids[0]), Some(3));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let statuses = test.runtime().projections().statuses().await.unwrap();
+        if statuses[0].state == ProjectorState::Live && test.runtime().read_model("balances").unwrap().tree().name() != before {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the rebuild never finished: {statuses:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for id in &ids {
+        assert_eq!(balance(&test, "balances", *id), Some(3));
+    }
+    let executed = test.send::<Account>(ids[0], deposit(1)).await.unwrap();
+    test.runtime().wait_for(executed.last_position().unwrap(), Duration::from_secs(5)).await.unwrap();
+    assert_eq!(balance(&test, "balances", ids[0]), Some(4));
+    assert!(test.runtime().projections().rebuild("nope").await.is_err());
+}
+
+/// Counts the effects it performs; fails its first `failures` attempts, and always fails for
+/// the account owner `poison`.
+#[derive(Clone, Default)]
+struct Mailer {
+    sent: Arc<Mutex<Vec<Uuid>>>,
+    attempts: Arc<AtomicU32>,
+    failures: u32,
+    poison: Option<&'static str>,
+}
+
+#[async_trait]
+impl EventHandler for Mailer {
+    fn event_types(&self) -> &[&'static str] {
+        &["Opened"]
+    }
+
+    async fn handle(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        let owner = match EventCodec::<AccountEvent>::default().decode(event)? {
+            AccountEvent::Opened { owner } => owner,
+            _ => String::new(),
+        };
+        if self.attempts.fetch_add(1, Ordering::SeqCst) < self.failures || self.poison == Some(owner.as_str()) {
+            return Err(ProjectionError::failed(std::io::Error::other("mail server down")));
+        }
+        self.sent.lock().push(event.event_id);
+        Ok(())
+    }
+}
+
+#[actix_rt::test]
+async fn a_handler_runs_each_effect_once_across_restarts() {
+    let mailer = Mailer::default();
+    let handler = mailer.clone();
+    let mut test = TestRuntime::start(move |b: RuntimeBuilder| {
+        b.aggregate::<Account>(AggregateConfig::default()).handler("mailer", handler.clone(), StartFrom::Beginning)
+    })
+    .await;
+    for _ in 0..3 {
+        test.send::<Account>(Uuid::new_v4(), open("ada")).await.unwrap();
+    }
+    test.settle().await;
+    test.restart().await;
+    test.send::<Account>(Uuid::new_v4(), open("bob")).await.unwrap();
+    test.settle().await;
+    let sent = mailer.sent.lock().clone();
+    assert_eq!(sent.len(), 4);
+    assert_eq!(sent.iter().collect::<BTreeSet<_>>().len(), 4);
+}
+
+#[actix_rt::test]
+async fn a_new_handler_starting_now_does_not_act_on_history() {
+    let mailer = Mailer::default();
+    let added = Arc::new(AtomicBool::new(false));
+    let (handler, flag) = (mailer.clone(), added.clone());
+    let mut test = TestRuntime::start(move |b: RuntimeBuilder| {
+        let b = b.aggregate::<Account>(AggregateConfig::default());
+        if flag.load(Ordering::SeqCst) {
+            b.handler("mailer", handler.clone(), StartFrom::Now)
+        } else {
+            b
+        }
+    })
+    .await;
+    test.send::<Account>(Uuid::new_v4(), open("old")).await.unwrap();
+    added.store(true, Ordering::SeqCst);
+    test.restart().await;
+    test.send::<Account>(Uuid::new_v4(), open("new")).await.unwrap();
+    test.settle().await;
+    assert_eq!(mailer.sent.lock().len(), 1);
+}
+
+#[actix_rt::test]
+async fn a_failing_handler_is_retried_then_succeeds() {
+    let mailer = Mailer { failures: 2, ..Mailer::default() };
+    let handler = mailer.clone();
+    let test = TestRuntime::start(move |b: RuntimeBuilder| {
+        b.aggregate::<Account>(AggregateConfig::default()).retry_policy(fast_retries(3)).handler(
+            "mailer",
+            handler.clone(),
+            StartFrom::Beginning,
+        )
+    })
+    .await;
+    test.send::<Account>(Uuid::new_v4(), open("ada")).await.unwrap();
+    test.settle().await;
+    assert_eq!(mailer.sent.lock().len(), 1);
+    assert_eq!(mailer.attempts.load(Ordering::SeqCst), 3);
+}
+
+#[actix_rt::test]
+async fn an_event_that_keeps_failing_is_parked_and_the_handler_goes_on() {
+    let mailer = Mailer { poison: Some("ada"), ..Mailer::default() };
+    let handler = mailer.clone();
+    let test = TestRuntime::start(move |b: RuntimeBuilder| {
+        b.aggregate::<Account>(AggregateConfig::default()).retry_policy(fast_retries(2)).handler(
+            "mailer",
+            handler.clone(),
+            StartFrom::Beginning,
+        )
+    })
+    .await;
+    test.send::<Account>(Uuid::new_v4(), open("ada")).await.unwrap();
+    test.send::<Account>(Uuid::new_v4(), open("bob")).await.unwrap();
+    test.settle().await;
+    assert_eq!(mailer.sent.lock().len(), 1, "the second event went through");
+    let parked: Vec<ParkedEvent> = test.runtime().projections().parked("mailer");
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].position, 1);
+    assert!(parked[0].error.contains("mail server down"));
+    let status = test.runtime().projections().statuses().await.unwrap();
+    assert_eq!((status[0].kind, status[0].parked, status[0].position, status[0].lag), (SubscriberKind::Handler, 1, 2, 0));
+}
+
+fn fast_retries(max_retries: u32) -> RetryPolicy {
+    RetryPolicy { max_retries, first_backoff: Duration::from_millis(1), max_backoff: Duration::from_millis(5) }
+}
+
+/// Gives every new account a welcome bonus: a reaction that sends a command.
+struct WelcomeBonus;
+
+#[async_trait]
+impl ProcessManager for WelcomeBonus {
+    fn event_types(&self) -> &[&'static str] {
+        &["Opened"]
+    }
+
+    async fn react(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
+        let context = CommandContext::caused_by(event, "welcome-bonus", 0);
+        commands.send::<Account>(event.stream.aggregate_id, deposit(1), context).await.map_err(ProjectionError::failed)?;
+        Ok(())
+    }
+}
+
+#[actix_rt::test]
+async fn a_process_manager_chains_causation_and_never_applies_a_command_twice() {
+    let test = TestRuntime::start(|b: RuntimeBuilder| {
+        b.aggregate::<Account>(AggregateConfig::default()).process_manager("welcome-bonus", WelcomeBonus, StartFrom::Beginning)
+    })
+    .await;
+    let id = Uuid::new_v4();
+    let opened = test.send::<Account>(id, open("ada")).await.unwrap().events.remove(0);
+    test.settle().await;
+    let events = test.events().await;
+    assert_eq!(events.len(), 2);
+    let bonus = &events[1];
+    assert_eq!(bonus.event_type, "Deposited");
+    assert_eq!(bonus.correlation_id, opened.correlation_id);
+    assert_eq!(bonus.causation_id, Some(opened.event_id));
+    // A redelivery of the same event derives the same command id: nothing new is committed.
+    WelcomeBonus.react(&opened, test.runtime().commands()).await.unwrap();
+    assert_eq!(test.events().await.len(), 2);
+    let (state, _) = test.runtime().state_at::<Account>(id, None).await.unwrap().unwrap();
+    assert_eq!(state.balance, 1);
+}
