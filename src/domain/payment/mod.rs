@@ -1,0 +1,127 @@
+//! The payment aggregate: the recorded outcome of charging a booking, and its refund.
+//!
+//! Calling the payment provider is a side effect done outside the domain; this aggregate only
+//! records what the provider answered. Its stream id is the booking's id. Outcomes are not
+//! validated again: they describe money that already moved, for a booking whose price and currency
+//! were validated when it was requested, and refusing to record one would lose a fact.
+
+mod commands;
+mod events;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+use actors::Aggregate;
+use thiserror::Error;
+
+pub use self::commands::*;
+pub use self::events::PaymentEvent;
+pub use self::state::{PaymentState, PaymentStatus};
+use super::RefusalKind;
+
+/// The payment aggregate (stream type `payment`, id = the booking's id).
+pub struct Payment;
+
+impl Payment {
+    /// The status of a payment, `Pending` before any outcome.
+    pub fn status(state: &Option<PaymentState>) -> PaymentStatus {
+        state.as_ref().map_or(PaymentStatus::Pending, |payment| payment.status)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PaymentError {
+    #[error("no payment has been recorded for this booking")]
+    NotFound,
+    #[error("this payment was already recorded as {recorded}")]
+    OtherOutcomeRecorded { recorded: PaymentStatus },
+    #[error("this payment failed, so there is nothing to refund")]
+    NothingToRefund,
+}
+
+impl PaymentError {
+    pub fn kind(&self) -> RefusalKind {
+        match self {
+            PaymentError::NotFound => RefusalKind::NotFound,
+            PaymentError::OtherOutcomeRecorded { .. } | PaymentError::NothingToRefund => RefusalKind::RuleViolation,
+        }
+    }
+}
+
+type Decision = Result<Vec<PaymentEvent>, PaymentError>;
+
+impl Aggregate for Payment {
+    const TYPE: &'static str = "payment";
+
+    type Command = PaymentCommand;
+    type Event = PaymentEvent;
+    type Error = PaymentError;
+    type State = Option<PaymentState>;
+
+    fn handle(state: &Self::State, command: PaymentCommand) -> Decision {
+        match command {
+            PaymentCommand::RecordCapture(c) => record_outcome(
+                state,
+                PaymentStatus::Captured,
+                PaymentEvent::PaymentCaptured {
+                    booking_id: c.booking_id,
+                    amount_cents: c.amount_cents,
+                    currency: c.currency,
+                    payment_method: c.payment_method,
+                    provider_reference: c.provider_reference,
+                    captured_at: c.at,
+                },
+            ),
+            PaymentCommand::RecordFailure(c) => record_outcome(
+                state,
+                PaymentStatus::Failed,
+                PaymentEvent::PaymentFailed {
+                    booking_id: c.booking_id,
+                    amount_cents: c.amount_cents,
+                    currency: c.currency,
+                    payment_method: c.payment_method,
+                    reason: c.reason,
+                    failed_at: c.at,
+                },
+            ),
+            PaymentCommand::RefundPayment(c) => refund(state, c),
+        }
+    }
+
+    fn apply(state: Self::State, event: &PaymentEvent) -> Self::State {
+        state::apply(state, event)
+    }
+}
+
+/// Records the first outcome. The same outcome again (a capture after a capture, also one since
+/// refunded) records nothing; the other outcome is refused.
+fn record_outcome(state: &Option<PaymentState>, outcome: PaymentStatus, event: PaymentEvent) -> Decision {
+    let Some(payment) = state else {
+        return Ok(vec![event]);
+    };
+    let recorded = match payment.status {
+        PaymentStatus::Refunded => PaymentStatus::Captured,
+        status => status,
+    };
+    if recorded == outcome {
+        Ok(vec![])
+    } else {
+        Err(PaymentError::OtherOutcomeRecorded { recorded: payment.status })
+    }
+}
+
+/// Refunds a captured payment; refunding it again records nothing.
+fn refund(state: &Option<PaymentState>, command: RefundPayment) -> Decision {
+    let payment = state.as_ref().ok_or(PaymentError::NotFound)?;
+    match payment.status {
+        PaymentStatus::Captured => Ok(vec![PaymentEvent::PaymentRefunded {
+            amount_cents: payment.amount_cents,
+            currency: payment.currency.clone(),
+            provider_reference: command.provider_reference,
+            refunded_at: command.at,
+        }]),
+        PaymentStatus::Refunded => Ok(vec![]),
+        PaymentStatus::Failed | PaymentStatus::Pending => Err(PaymentError::NothingToRefund),
+    }
+}
