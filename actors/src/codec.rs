@@ -132,6 +132,12 @@ pub fn encode_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecEr
     bincode::serde::encode_to_vec(value, bincode::config::standard()).map_err(|e| CodecError::Encode(e.to_string()))
 }
 
+/// Decodes bincode, refusing trailing bytes: they mean the bytes were written for another
+/// layout (bincode would otherwise silently read a prefix of them).
 pub fn decode_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    bincode::serde::decode_from_slice(bytes, bincode::config::standard()).map(|(value, _)| value).map_err(|e| e.to_string())
+    let (value, read) = bincode::serde::decode_from_slice(bytes, bincode::config::standard()).map_err(|e| e.to_string())?;
+    if read != bytes.len() {
+        return Err(format!("{} bytes left over after decoding", bytes.len() - read));
+    }
+    Ok(value)
 }

@@ -144,7 +144,7 @@ impl RuntimeBuilder {
                 return Err(StartError::DuplicateName(name));
             }
             let (kind, reaction) = match spec {
-                ReactorSpec::Effect(handler) => (SubscriberKind::Handler, crate::projection::Reaction::Effect(handler)),
+                ReactorSpec::Effect(handler) => (SubscriberKind::Handler, crate::projection::Reaction::Effect(handler, bus.clone())),
                 ReactorSpec::Process(manager) => {
                     (SubscriberKind::ProcessManager, crate::projection::Reaction::Process(manager, bus.clone()))
                 }

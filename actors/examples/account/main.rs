@@ -60,7 +60,7 @@ impl EventHandler for StatementPrinter {
         &["Deposited", "Withdrawn"]
     }
 
-    async fn handle(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    async fn handle(&self, event: &RecordedEvent, _: &CommandBus) -> Result<(), ProjectionError> {
         let line = EventCodec::<AccountEvent>::default().decode(event)?;
         println!("  statement: {} {:?}", event.stream, line);
         Ok(())

@@ -87,6 +87,7 @@ struct HubInner {
     store: Arc<dyn EventStore>,
     db: sled::Db,
     generations: sled::Tree,
+    checkpoints: sled::Tree,
     parked: sled::Tree,
     retry: RetryPolicy,
     arbiters: Arc<[ArbiterHandle]>,
@@ -108,8 +109,9 @@ impl Projections {
     ) -> Result<Self, sled::Error> {
         let generations = db.open_tree("read-model-generations")?;
         let parked = db.open_tree("parked")?;
-        let inner =
-            HubInner { entries: Mutex::default(), store, db, generations, parked, retry, arbiters, next_arbiter: AtomicUsize::new(0) };
+        let checkpoints = db.open_tree("read-model-checkpoints")?;
+        let next_arbiter = AtomicUsize::new(0);
+        let inner = HubInner { entries: Mutex::default(), store, db, generations, checkpoints, parked, retry, arbiters, next_arbiter };
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -123,6 +125,7 @@ impl Projections {
         for stale in self.inner.db.tree_names() {
             let stale_name = String::from_utf8_lossy(&stale).into_owned();
             if stale_name.starts_with(&prefix) && stale_name != tree_name(name, generation) {
+                self.inner.checkpoints.remove(&stale)?;
                 self.inner.db.drop_tree(stale)?;
             }
         }
@@ -131,7 +134,7 @@ impl Projections {
 
     pub(crate) fn add_read_model(&self, name: &str, model: Arc<dyn ReadModel>, tree: sled::Tree, generation: u64) -> ReadModelHandle {
         let handle = ReadModelHandle::new(name, tree.clone());
-        let subscriber = ReadModelSubscriber::new(model.clone(), tree);
+        let subscriber = ReadModelSubscriber::new(model.clone(), tree, self.inner.checkpoints.clone());
         let slot = ReadModelSlot { model, handle: handle.clone(), generation };
         self.start(name, SubscriberKind::ReadModel, Box::new(subscriber), Some(slot));
         handle
@@ -264,8 +267,9 @@ impl Projections {
         let local = |e: sled::Error| RebuildError::Local(e.to_string());
         let tree = self.inner.db.open_tree(tree_name(name, generation)).map_err(local)?;
         tree.clear().map_err(local)?;
+        self.inner.checkpoints.remove(tree.name()).map_err(local)?;
         let (live_tx, live_rx) = oneshot::channel();
-        let subscriber = Box::new(ReadModelSubscriber::new(model, tree.clone()));
+        let subscriber = Box::new(ReadModelSubscriber::new(model, tree.clone(), self.inner.checkpoints.clone()));
         let (progress, stop) = self.spawn(name, subscriber, ProjectorState::Rebuilding, Some(live_tx));
         let head = self.inner.store.head().await?;
         let status = {
@@ -318,6 +322,7 @@ impl Projections {
         tracing::info!(read_model = %name, generation, "rebuilt copy is now serving");
         // Queries that picked up the old tree a moment ago may still be reading it.
         tokio::time::sleep(Duration::from_secs(5)).await;
+        let _ = self.inner.checkpoints.remove(old_tree.name());
         if let Err(error) = self.inner.db.drop_tree(old_tree.name()) {
             tracing::warn!(read_model = %name, %error, "could not drop the replaced copy");
         }

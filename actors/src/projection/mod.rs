@@ -62,8 +62,8 @@ pub enum ProjectionError {
     Codec(#[from] CodecError),
     #[error("local storage failed: {0}")]
     Local(#[from] sled::Error),
-    #[error("keys starting with 0x00 are reserved for the runtime")]
-    ReservedKey,
+    #[error("a stored checkpoint is corrupt")]
+    CorruptCheckpoint,
     #[error("{0}")]
     Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -86,4 +86,12 @@ pub trait Subscriber: Send + 'static {
 
     /// Moves the checkpoint past `event` without applying it: the event was parked.
     fn skip(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError>;
+}
+
+/// Reads a big-endian position stored under `key`; 0 when absent.
+pub(crate) fn read_position(tree: &sled::Tree, key: &[u8]) -> Result<Position, ProjectionError> {
+    match tree.get(key)? {
+        Some(bytes) => Ok(u64::from_be_bytes(bytes.as_ref().try_into().map_err(|_| ProjectionError::CorruptCheckpoint)?)),
+        None => Ok(0),
+    }
 }

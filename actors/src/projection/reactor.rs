@@ -10,14 +10,15 @@ use super::{ProjectionError, Subscriber};
 use crate::event::{Position, RecordedEvent};
 use crate::runtime::CommandBus;
 
-/// Performs a side effect for an event (send an e-mail, call a payment provider). Never run by a
-/// rebuild. Should be idempotent where it can (the dedup record is written after the effect).
+/// Performs a side effect for an event (send an e-mail, call a payment provider), and may record
+/// its outcome with commands. Never run by a rebuild. Should be idempotent where it can (the
+/// dedup record is written after the effect).
 #[async_trait]
 pub trait EventHandler: Send + Sync + 'static {
     /// The event types this handler reacts to; others only move its checkpoint.
     fn event_types(&self) -> &[&'static str];
 
-    async fn handle(&self, event: &RecordedEvent) -> Result<(), ProjectionError>;
+    async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError>;
 }
 
 /// Reacts to events by sending commands. Build each command's context with
@@ -31,21 +32,21 @@ pub trait ProcessManager: Send + Sync + 'static {
 }
 
 pub(crate) enum Reaction {
-    Effect(Arc<dyn EventHandler>),
+    Effect(Arc<dyn EventHandler>, CommandBus),
     Process(Arc<dyn ProcessManager>, CommandBus),
 }
 
 impl Reaction {
     fn event_types(&self) -> &[&'static str] {
         match self {
-            Reaction::Effect(handler) => handler.event_types(),
+            Reaction::Effect(handler, _) => handler.event_types(),
             Reaction::Process(manager, _) => manager.event_types(),
         }
     }
 
     async fn run(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
         match self {
-            Reaction::Effect(handler) => handler.handle(event).await,
+            Reaction::Effect(handler, bus) => handler.handle(event, bus).await,
             Reaction::Process(manager, bus) => manager.react(event, bus).await,
         }
     }
@@ -98,10 +99,7 @@ impl ReactorSubscriber {
 #[async_trait]
 impl Subscriber for ReactorSubscriber {
     fn checkpoint(&self) -> Result<Position, ProjectionError> {
-        Ok(match self.tree.get(self.checkpoint_key())? {
-            Some(bytes) => u64::from_be_bytes(bytes.as_ref().try_into().map_err(|_| ProjectionError::ReservedKey)?),
-            None => 0,
-        })
+        super::read_position(&self.tree, &self.checkpoint_key())
     }
 
     async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {

@@ -1,5 +1,5 @@
-//! Read models kept in local sled trees, each write committed with the checkpoint in one batch,
-//! so every event is applied exactly once, also across crashes.
+//! Read models kept in local sled trees. The writes of a batch of events and the new checkpoint
+//! commit in one sled transaction, so every event is applied exactly once, also across crashes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,13 +8,11 @@ use async_trait::async_trait;
 use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use sled::Transactional;
 
 use super::{ProjectionError, Subscriber};
 use crate::codec::{decode_bytes, encode_bytes, CodecError};
 use crate::event::{Position, RecordedEvent};
-
-/// The reserved key of a read model's checkpoint; application keys never start with 0x00.
-const CHECKPOINT_KEY: &[u8] = b"\x00checkpoint";
 
 /// A query model built from the log. `apply` sees every event in order and writes through the
 /// transaction; it runs again from position 1 when the model is rebuilt, so it must not have
@@ -42,14 +40,12 @@ impl<'a> ReadModelTx<'a> {
     }
 
     pub fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Result<(), ProjectionError> {
-        let key = checked(key.into())?;
-        self.pending.insert(key, Some(value.into()));
+        self.pending.insert(key.into(), Some(value.into()));
         Ok(())
     }
 
     pub fn remove(&mut self, key: impl Into<Vec<u8>>) -> Result<(), ProjectionError> {
-        let key = checked(key.into())?;
-        self.pending.insert(key, None);
+        self.pending.insert(key.into(), None);
         Ok(())
     }
 
@@ -67,7 +63,8 @@ impl<'a> ReadModelTx<'a> {
         self.insert(key, bytes)
     }
 
-    fn commit(self, checkpoint: Position) -> Result<(), ProjectionError> {
+    /// Writes the batch's changes and the checkpoint in one transaction over both trees.
+    fn commit(self, checkpoints: &sled::Tree, checkpoint: Position) -> Result<(), ProjectionError> {
         let mut batch = sled::Batch::default();
         for (key, value) in self.pending {
             match value {
@@ -75,17 +72,18 @@ impl<'a> ReadModelTx<'a> {
                 None => batch.remove(key),
             }
         }
-        batch.insert(CHECKPOINT_KEY, &checkpoint.to_be_bytes());
-        self.tree.apply_batch(batch)?;
-        Ok(())
+        let checkpoint_key = self.tree.name();
+        (self.tree, checkpoints)
+            .transaction(|(data, checkpoints)| {
+                data.apply_batch(&batch)?;
+                checkpoints.insert(checkpoint_key.as_ref(), &checkpoint.to_be_bytes())?;
+                Ok(())
+            })
+            .map_err(|error: sled::transaction::TransactionError<()>| match error {
+                sled::transaction::TransactionError::Storage(error) => ProjectionError::Local(error),
+                sled::transaction::TransactionError::Abort(()) => unreachable!("the transaction never aborts"),
+            })
     }
-}
-
-fn checked(key: Vec<u8>) -> Result<Vec<u8>, ProjectionError> {
-    if key.first() == Some(&0) {
-        return Err(ProjectionError::ReservedKey);
-    }
-    Ok(key)
 }
 
 /// Decodes a value a read model stored with `put`.
@@ -93,29 +91,24 @@ pub fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> 
     decode_bytes(bytes).map_err(|reason| CodecError::Decode { event_type: "read model value".into(), schema_version: 0, reason })
 }
 
-pub(crate) fn read_checkpoint(tree: &sled::Tree) -> Result<Position, ProjectionError> {
-    Ok(match tree.get(CHECKPOINT_KEY)? {
-        Some(bytes) => u64::from_be_bytes(bytes.as_ref().try_into().map_err(|_| ProjectionError::ReservedKey)?),
-        None => 0,
-    })
-}
-
-/// Feeds a [`ReadModel`] with events, writing into one tree.
+/// Feeds a [`ReadModel`] with events, writing into one tree; its checkpoint lives in
+/// `checkpoints` under the tree's name.
 pub struct ReadModelSubscriber {
     model: Arc<dyn ReadModel>,
     tree: sled::Tree,
+    checkpoints: sled::Tree,
 }
 
 impl ReadModelSubscriber {
-    pub fn new(model: Arc<dyn ReadModel>, tree: sled::Tree) -> Self {
-        Self { model, tree }
+    pub fn new(model: Arc<dyn ReadModel>, tree: sled::Tree, checkpoints: sled::Tree) -> Self {
+        Self { model, tree, checkpoints }
     }
 }
 
 #[async_trait]
 impl Subscriber for ReadModelSubscriber {
     fn checkpoint(&self) -> Result<Position, ProjectionError> {
-        read_checkpoint(&self.tree)
+        crate::projection::read_position(&self.checkpoints, &self.tree.name())
     }
 
     async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
@@ -124,11 +117,11 @@ impl Subscriber for ReadModelSubscriber {
             self.model.apply(&mut tx, event)?;
         }
         let last = events.last().map_or(0, |e| e.position);
-        tx.commit(last)
+        tx.commit(&self.checkpoints, last)
     }
 
     fn skip(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
-        ReadModelTx::new(&self.tree).commit(event.position)
+        ReadModelTx::new(&self.tree).commit(&self.checkpoints, event.position)
     }
 }
 
@@ -140,7 +133,7 @@ pub struct ReadModelHandle {
 }
 
 impl ReadModelHandle {
-    pub(crate) fn new(name: &str, tree: sled::Tree) -> Self {
+    pub fn new(name: &str, tree: sled::Tree) -> Self {
         Self { name: name.into(), tree: Arc::new(RwLock::new(tree)) }
     }
 

@@ -3,8 +3,11 @@
 #[path = "../../examples/account/domain.rs"]
 #[allow(dead_code)]
 mod account;
+mod crash;
 mod given;
 mod runtime_actors;
 mod runtime_projections;
+mod snapshots;
 mod store_conformance;
 mod support;
+mod upcasting;

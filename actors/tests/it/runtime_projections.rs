@@ -139,7 +139,7 @@ async fn a_rebuild_builds_a_fresh_copy_while_the_old_one_serves_then_swaps() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     for id in &ids {
-        assert_eq!(balance(&test, "balances", *id), Some(3));
+        assert_eq!(balance(&test, "balances", *id), Some(3), "parked: {:?}", test.runtime().projections().parked("balances"));
     }
     let executed = test.send::<Account>(ids[0], deposit(1)).await.unwrap();
     test.runtime().wait_for(executed.last_position().unwrap(), Duration::from_secs(5)).await.unwrap();
@@ -163,7 +163,7 @@ impl EventHandler for Mailer {
         &["Opened"]
     }
 
-    async fn handle(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    async fn handle(&self, event: &RecordedEvent, _: &CommandBus) -> Result<(), ProjectionError> {
         let owner = match EventCodec::<AccountEvent>::default().decode(event)? {
             AccountEvent::Opened { owner } => owner,
             _ => String::new(),

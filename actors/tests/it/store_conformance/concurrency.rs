@@ -74,7 +74,8 @@ async fn a_command_repeated_while_its_first_append_is_in_flight_answers_like_the
     for _ in 0..5 {
         let s = stream("account");
         let (bulk, ledger) = (stream("bulk"), stream("ledger"));
-        let (repeated, other_command, bulk_command) = (CommandContext::new_request(), CommandContext::new_request(), CommandContext::new_request());
+        let (repeated, other_command, bulk_command) =
+            (CommandContext::new_request(), CommandContext::new_request(), CommandContext::new_request());
         // A large append keeps the writer busy while the next three queue up behind it.
         let (_, first, other, again_here, again_elsewhere) = tokio::join!(
             store.append(&bulk, ExpectedVersion::Any, events(2000), &bulk_command),
