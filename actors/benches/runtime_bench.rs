@@ -55,8 +55,15 @@ const FULL: Scale = Scale {
     touched: 100_000,
     live_cap: 10_000,
 };
-const QUICK: Scale =
-    Scale { aggregates: 200, commands_per_aggregate: 20, clients: 64, single_client_commands: 200, long_stream: 10_000, touched: 10_000, live_cap: 1_000 };
+const QUICK: Scale = Scale {
+    aggregates: 200,
+    commands_per_aggregate: 20,
+    clients: 64,
+    single_client_commands: 200,
+    long_stream: 10_000,
+    touched: 10_000,
+    live_cap: 1_000,
+};
 
 struct Options {
     quick: bool,
@@ -145,7 +152,13 @@ fn open() -> AccountCommand {
 /// Runs `clients` tasks; client `k` owns the aggregates `ids[k], ids[k + clients], ...`, so two
 /// clients never write to one aggregate, and sends each of them `rounds` commands, round-robin
 /// over its own, one at a time. Returns the wall time and every command's latency in ms.
-async fn run_clients(runtime: &Runtime, ids: &Arc<Vec<Uuid>>, clients: usize, rounds: usize, command: fn() -> AccountCommand) -> (Duration, Vec<f64>) {
+async fn run_clients(
+    runtime: &Runtime,
+    ids: &Arc<Vec<Uuid>>,
+    clients: usize,
+    rounds: usize,
+    command: fn() -> AccountCommand,
+) -> (Duration, Vec<f64>) {
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|client| {
@@ -188,6 +201,30 @@ impl ReadModel for LagProbe {
     }
 }
 
+/// Watches the store's live feed on its own thread until position `last` is published: one
+/// batch is one group commit. Returns each group's time from `recorded_at` to its publication.
+fn watch_group_commits(
+    mut feed: tokio::sync::broadcast::Receiver<actors::store::CommittedBatch>,
+    last: u64,
+) -> std::thread::JoinHandle<Vec<f64>> {
+    std::thread::spawn(move || {
+        let mut groups = Vec::new();
+        loop {
+            match feed.blocking_recv() {
+                Ok(batch) => {
+                    let Some(end) = batch.last() else { continue };
+                    groups.push((Utc::now() - end.recorded_at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0);
+                    if end.position >= last {
+                        return groups;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return groups,
+            }
+        }
+    })
+}
+
 async fn wait_for_projection(runtime: &Runtime) {
     let head = runtime.store().head().await.expect("read the head");
     runtime.projections().wait_for(head, Duration::from_secs(120), WaitFor::ReadModels).await.expect("read model catches up");
@@ -208,7 +245,11 @@ async fn w1_commands(options: &Options) {
         .expect("start the runtime");
     let ids: Arc<Vec<Uuid>> = Arc::new((0..scale.aggregates).map(|_| Uuid::new_v4()).collect());
     let (took, _) = run_clients(&runtime, &ids, scale.clients, 1, open).await;
-    emit("w1_open_commands_per_s", scale.aggregates as f64 / took.as_secs_f64(), "commands/s (Open, first command of each aggregate, 64 clients)");
+    emit(
+        "w1_open_commands_per_s",
+        scale.aggregates as f64 / took.as_secs_f64(),
+        "commands/s (Open, first command of each aggregate, 64 clients)",
+    );
 
     let single = Arc::new(ids.iter().cycle().take(scale.single_client_commands).copied().collect::<Vec<_>>());
     let (took, mut latencies) = run_clients(&runtime, &single, 1, 1, deposit).await;
@@ -219,10 +260,27 @@ async fn w1_commands(options: &Options) {
 
     probe.recording.store(true, Ordering::Relaxed);
     let commands = scale.aggregates * scale.commands_per_aggregate;
+    let last = runtime.store().head().await.expect("read the head") + commands as u64;
+    let groups = watch_group_commits(runtime.store().subscribe(), last);
+    let cpu_before = thread_cpu();
     let (took, mut latencies) = run_clients(&runtime, &ids, scale.clients, scale.commands_per_aggregate, deposit).await;
+    let cpu_after = thread_cpu();
+    if std::env::var_os("W1_EXP").is_some() {
+        let mut by: std::collections::BTreeMap<String, f64> = Default::default();
+        for (tid, (name, t)) in &cpu_after {
+            let b = cpu_before.get(tid).map_or(0.0, |x| x.1);
+            *by.entry(name.clone()).or_default() += t - b;
+        }
+        for (name, t) in by {
+            eprintln!("cpu {name}: {:.1} us/command", t * 1e6 / commands as f64);
+        }
+    }
     wait_for_projection(&runtime).await;
     probe.recording.store(false, Ordering::Relaxed);
-    let unit = format!("commands/s ({} clients, {} aggregates x {} durable Deposit commands)", scale.clients, scale.aggregates, scale.commands_per_aggregate);
+    let unit = format!(
+        "commands/s ({} clients, {} aggregates x {} durable Deposit commands)",
+        scale.clients, scale.aggregates, scale.commands_per_aggregate
+    );
     let throughput = commands as f64 / took.as_secs_f64();
     emit("w1_c64_commands_per_s", throughput, &unit);
     emit("w1_c64_p50_ms", quantile(&mut latencies, 0.5), "ms per command (64 clients)");
@@ -231,6 +289,15 @@ async fn w1_commands(options: &Options) {
     emit("w3_lag_p50_ms", quantile(&mut lags, 0.5), "ms from recorded_at to read model applied (W1, 64 clients)");
     emit("w3_lag_p99_ms", quantile(&mut lags, 0.99), "ms from recorded_at to read model applied (W1, 64 clients)");
     emit("w3_lag_samples", lags.len() as f64, "events");
+    let mut groups = groups.join().expect("group commit watcher");
+    emit("w1_c64_group_commits", groups.len() as f64, "group commits (batches published by the store)");
+    emit("w1_c64_events_per_group_commit", commands as f64 / groups.len() as f64, "events (mean)");
+    emit(
+        "w1_c64_group_commit_p50_ms",
+        quantile(&mut groups, 0.5),
+        "ms from recorded_at (group start) to the batch published (written, flushed, synced)",
+    );
+    emit("w1_c64_group_commit_p99_ms", quantile(&mut groups, 0.99), "ms from recorded_at (group start) to the batch published");
 
     let head = runtime.store().head().await.expect("read the head");
     let expected = scale.aggregates + scale.single_client_commands + commands;
@@ -240,10 +307,20 @@ async fn w1_commands(options: &Options) {
     drop(runtime);
 
     let record = encode_bytes(&sample).expect("encode a recorded event");
-    emit("w1_record_bytes", record.len() as f64, "bytes per encoded RecordedEvent (the store also writes a position and a command key per event)");
+    emit(
+        "w1_record_bytes",
+        record.len() as f64,
+        "bytes per encoded RecordedEvent (the store also writes a position and a command key per event)",
+    );
     let ceiling = sled_ceiling(options, &record, commands, scale.clients);
     emit("w1_ceiling_records_per_s", ceiling, &format!("records/s straight to sled, batches of {}, flush + fdatasync each", scale.clients));
     emit("w1_c64_ratio_to_ceiling", throughput / ceiling, "ratio");
+    let shaped = sled_store_shaped(options, &record, commands, scale.clients);
+    emit(
+        "w1_ceiling_store_keys_records_per_s",
+        shaped,
+        &format!("records/s straight to sled with the store's 3 keys per event, batches of {}", scale.clients),
+    );
     let wide = sled_ceiling(options, &record, commands, 1_000);
     emit("w1_ceiling_1000_records_per_s", wide, "records/s straight to sled, batches of 1000, flush + fdatasync each");
 }
@@ -251,12 +328,18 @@ async fn w1_commands(options: &Options) {
 /// Writes `count` records of `record`'s size to a fresh sled tree, `batch` per write, each write
 /// made durable as the store does it. Returns records per second.
 fn sled_ceiling(options: &Options, record: &[u8], count: usize, batch: usize) -> f64 {
+    sled_writes(options, record, count, batch, false)
+}
+
+/// Like [`sled_ceiling`], with every key the store writes per event: the event, its position
+/// and its command record.
+fn sled_store_shaped(options: &Options, record: &[u8], count: usize, batch: usize) -> f64 {
+    sled_writes(options, record, count, batch, true)
+}
+
+fn sled_writes(options: &Options, record: &[u8], count: usize, batch: usize, store_shaped: bool) -> f64 {
     let dir = fresh_dir(options, "ceiling-");
-    let db = sled::Config::new()
-        .path(dir.path())
-        .cache_capacity(SledStoreConfig::default().cache_capacity)
-        .open()
-        .expect("open sled");
+    let db = sled::Config::new().path(dir.path()).cache_capacity(SledStoreConfig::default().cache_capacity).open().expect("open sled");
     let tree = db.open_tree("log").expect("open a tree");
     let sync_file = File::open(dir.path().join("db")).expect("open the database file");
     let prefix = Uuid::new_v4();
@@ -268,6 +351,22 @@ fn sled_ceiling(options: &Options, record: &[u8], count: usize, batch: usize) ->
             let mut key = b"E\x07account".to_vec();
             key.extend_from_slice(prefix.as_bytes());
             key.extend_from_slice(&(n as u64).to_be_bytes());
+            let shape = std::env::var("SHAPE").unwrap_or("pc".into());
+            if store_shaped && shape.contains('p') {
+                let mut position = b"P".to_vec();
+                position.extend_from_slice(&(n as u64).to_be_bytes());
+                writes.insert(position, key.clone());
+            }
+            if store_shaped && shape.contains('c') {
+                let mut command = b"C".to_vec();
+                command.extend_from_slice(Uuid::new_v4().as_bytes());
+                writes.insert(command, &[0u8; 12][..]);
+            }
+            if store_shaped && shape.contains('s') {
+                let mut command = b"C".to_vec();
+                command.extend_from_slice(&(n as u128).to_be_bytes());
+                writes.insert(command, &[0u8; 12][..]);
+            }
             writes.insert(key, record);
         }
         written = count.min(written + batch);
@@ -293,7 +392,11 @@ async fn w2_rehydration(options: &Options) {
         let chunk = (events - version as usize).min(1_000);
         let batch = (0..chunk)
             .map(|n| {
-                let event = if version == 0 && n == 0 { AccountEvent::Opened { owner: "bench".into() } } else { AccountEvent::Deposited { amount: 1, note: None } };
+                let event = if version == 0 && n == 0 {
+                    AccountEvent::Opened { owner: "bench".into() }
+                } else {
+                    AccountEvent::Deposited { amount: 1, note: None }
+                };
                 codec.encode(&event).expect("encode")
             })
             .collect();
@@ -304,6 +407,76 @@ async fn w2_rehydration(options: &Options) {
     drop(store);
 
     let store = open_store(dir.path(), SledStoreConfig::default()).await;
+    if std::env::var_os("W2_EXP").is_some() {
+        for _ in 0..3 {
+            let t = Instant::now();
+            let tree = store.database().open_tree("log").unwrap();
+            let n = tree.iter().count();
+            let scan = ms(t.elapsed());
+            let t = Instant::now();
+            let mut all = Vec::new();
+            let mut v = 1;
+            loop {
+                let page = store.read_stream(&stream, v, 10_000).await.unwrap();
+                if page.is_empty() {
+                    break;
+                }
+                v = page.last().unwrap().version + 1;
+                all.extend(page);
+            }
+            let read = ms(t.elapsed());
+            let t = Instant::now();
+            let mut st = account::AccountState::default();
+            for r in &all {
+                let e = codec.decode(r).unwrap();
+                st = <Account as actors::Aggregate>::apply(st, &e);
+            }
+            let fold = ms(t.elapsed());
+            let t = Instant::now();
+            let mut st = account::AccountState::default();
+            for r in &all {
+                let e: AccountEvent = actors::codec::decode_bytes(&r.payload).unwrap();
+                st = <Account as actors::Aggregate>::apply(st, &e);
+            }
+            let fold_raw = ms(t.elapsed());
+            let t = Instant::now();
+            let vals: Vec<sled::IVec> = tree.scan_prefix(b"E").map(|e| e.unwrap().1).collect();
+            let scan_e = ms(t.elapsed());
+            let t = Instant::now();
+            let dec: Vec<RecordedEvent> = vals.iter().map(|v| actors::codec::decode_bytes(v).unwrap()).collect();
+            let decode = ms(t.elapsed());
+            let t = Instant::now();
+            drop(dec);
+            let dropt = ms(t.elapsed());
+            #[derive(serde::Deserialize)]
+            #[allow(dead_code)]
+            struct Mirror {
+                position: u64,
+                stream: StreamId,
+                version: u64,
+                event_id: Uuid,
+                event_type: String,
+                schema_version: u32,
+                payload: Vec<u8>,
+                recorded_at: String,
+                correlation_id: Uuid,
+                causation_id: Option<Uuid>,
+                metadata: actors::Metadata,
+            }
+            let t = Instant::now();
+            let m: Vec<Mirror> = vals.iter().map(|v| actors::codec::decode_bytes(v).unwrap()).collect();
+            let mirror = ms(t.elapsed());
+            let t = Instant::now();
+            let parsed: Vec<chrono::DateTime<Utc>> = m.iter().map(|m| m.recorded_at.parse().unwrap()).collect();
+            let parse = ms(t.elapsed());
+            eprintln!("mirror(no date parse) {mirror:.1}ms parse dates {parse:.1}ms {}", parsed.len());
+            eprintln!("scan E {} {scan_e:.1}ms decode RecordedEvent {decode:.1}ms drop {dropt:.1}ms", vals.len());
+            eprintln!(
+                "scan {n} keys {scan:.1}ms; read_stream {read:.1}ms; decode+apply {fold:.1}ms; decode(no upcast)+apply {fold_raw:.1}ms {}",
+                st.balance
+            );
+        }
+    }
     let started = Instant::now();
     let (state, loaded) = load_state::<Account>(&store, &stream, &codec, None).await.expect("load");
     emit("w2_rehydrate_no_snapshot_ms", ms(started.elapsed()), &format!("ms to load {events} events, freshly opened store"));
@@ -312,7 +485,11 @@ async fn w2_rehydration(options: &Options) {
     load_state::<Account>(&store, &stream, &codec, None).await.expect("load");
     emit("w2_rehydrate_no_snapshot_warm_ms", ms(started.elapsed()), &format!("ms to load {events} events again, sled cache warm"));
     let store: Arc<dyn EventStore> = Arc::new(store);
-    emit("w2_cold_command_no_snapshot_ms", cold_command(&store, id).await, "ms for the first command to the aggregate through a new runtime, no snapshot");
+    emit(
+        "w2_cold_command_no_snapshot_ms",
+        cold_command(&store, id).await,
+        "ms for the first command to the aggregate through a new runtime, no snapshot",
+    );
 
     let (state, head) = load_state::<Account>(store.as_ref(), &stream, &codec, None).await.expect("load");
     let snapshot = Snapshot { version: head, state: encode_bytes(&state).expect("encode the state") };
@@ -325,14 +502,19 @@ async fn w2_rehydration(options: &Options) {
     emit("w2_rehydrate_snapshot_ms", ms(started.elapsed()), "ms to load from a snapshot at the head, freshly opened store");
     assert_eq!(loaded, head);
     let store: Arc<dyn EventStore> = Arc::new(store);
-    emit("w2_cold_command_snapshot_ms", cold_command(&store, id).await, "ms for the first command to the aggregate through a new runtime, snapshot at the head");
+    emit(
+        "w2_cold_command_snapshot_ms",
+        cold_command(&store, id).await,
+        "ms for the first command to the aggregate through a new runtime, snapshot at the head",
+    );
 }
 
 /// Starts a runtime on `store`, times the first command to `id` (its actor loads the stream),
 /// and shuts the runtime down again.
 async fn cold_command(store: &Arc<dyn EventStore>, id: Uuid) -> f64 {
     let local = sled::Config::new().temporary(true).open().expect("open a local database");
-    let runtime = Runtime::builder(store.clone(), local).aggregate::<Account>(AggregateConfig::default()).start().await.expect("start the runtime");
+    let runtime =
+        Runtime::builder(store.clone(), local).aggregate::<Account>(AggregateConfig::default()).start().await.expect("start the runtime");
     let started = Instant::now();
     runtime.send::<Account>(id, deposit(), CommandContext::new_request()).await.expect("command accepted");
     let took = ms(started.elapsed());
@@ -383,4 +565,18 @@ async fn w4_memory(options: &Options) {
     emit("w4_started_actors", stats.started as f64, "actors");
     emit("w4_passivated_actors", stats.passivated as f64, "actors");
     runtime.shutdown().await;
+}
+
+fn thread_cpu() -> std::collections::HashMap<String, (String, f64)> {
+    let mut out = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc/self/task").unwrap() {
+        let path = entry.unwrap().path();
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else { continue };
+        let name = stat[stat.find('(').unwrap() + 1..stat.rfind(')').unwrap()].to_string();
+        let rest: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let ticks: f64 = rest[11].parse::<f64>().unwrap() + rest[12].parse::<f64>().unwrap();
+        let name = name.trim_end_matches(|c: char| c.is_ascii_digit()).to_string();
+        out.insert(path.file_name().unwrap().to_string_lossy().into_owned(), (name, ticks / 100.0));
+    }
+    out
 }

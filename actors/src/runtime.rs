@@ -118,6 +118,16 @@ impl RuntimeBuilder {
     }
 
     pub async fn start(mut self) -> Result<Runtime, StartError> {
+        // Check everything that can be refused before any actor or thread starts.
+        let mut names = std::collections::HashSet::new();
+        let all_names = self.read_models.iter().map(|(name, _)| name).chain(self.reactors.iter().map(|(name, _, _)| name));
+        for name in all_names {
+            if !names.insert(name.clone()) {
+                return Err(StartError::DuplicateName(name.clone()));
+            }
+        }
+        let head = self.store.head().await?;
+        let reactor_tree = self.local.open_tree("reactors")?;
         self.arbiters = (0..self.workers).map(|_| Arbiter::new()).collect();
         let handles: Arc<[ArbiterHandle]> = self.arbiters.iter().map(|a| a.handle()).collect();
         let projections = Projections::new(self.store.clone(), self.local.clone(), self.retry.clone(), handles.clone())?;
@@ -129,20 +139,11 @@ impl RuntimeBuilder {
             stops.push(stop);
         }
         let bus = CommandBus { registries: Arc::new(registries) };
-        let mut names = std::collections::HashSet::new();
         for (name, model) in self.read_models.drain(..) {
-            if !names.insert(name.clone()) {
-                return Err(StartError::DuplicateName(name));
-            }
             let (tree, generation) = projections.open_read_model(&name)?;
             projections.add_read_model(&name, model, tree, generation);
         }
-        let reactor_tree = self.local.open_tree("reactors")?;
-        let head = self.store.head().await?;
         for (name, spec, start) in self.reactors.drain(..) {
-            if !names.insert(name.clone()) {
-                return Err(StartError::DuplicateName(name));
-            }
             let (kind, reaction) = match spec {
                 ReactorSpec::Effect(handler) => (SubscriberKind::Handler, crate::projection::Reaction::Effect(handler, bus.clone())),
                 ReactorSpec::Process(manager) => {

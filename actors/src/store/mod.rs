@@ -4,6 +4,7 @@
 //! can live behind the same trait. The conformance suite in `tests/it/store_conformance.rs` runs
 //! against every implementation.
 
+mod follow;
 mod memory;
 mod sled_store;
 
@@ -16,6 +17,7 @@ use uuid::Uuid;
 
 use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
 
+pub use follow::follow;
 pub use memory::InMemoryStore;
 pub use sled_store::{SledStore, SledStoreConfig};
 

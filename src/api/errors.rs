@@ -1,0 +1,37 @@
+//! Errors on the wire: every one carries `extensions.code`.
+
+use juniper::{graphql_value, ExecutionError, FieldError, IntoFieldError, ScalarValue};
+
+use crate::app::AppError;
+use crate::projections::QueryError;
+
+impl<S: ScalarValue> IntoFieldError<S> for AppError {
+    fn into_field_error(self) -> FieldError<S> {
+        let code = self.code();
+        FieldError::new(self.to_string(), graphql_value!({ "code": code }))
+    }
+}
+
+impl From<QueryError> for AppError {
+    fn from(error: QueryError) -> Self {
+        match error {
+            QueryError::BadCursor => AppError::BadInput(error.to_string()),
+            QueryError::Storage(cause) => AppError::internal("a read model could not be read", cause),
+        }
+    }
+}
+
+/// The `errors` array of a response. An error without a code can only come from juniper's own
+/// input coercion during execution, which is bad input.
+pub(super) fn shape<S: ScalarValue>(errors: &[ExecutionError<S>]) -> serde_json::Value {
+    let mut shaped = serde_json::to_value(errors).unwrap_or_else(|_| serde_json::json!([]));
+    if let Some(list) = shaped.as_array_mut() {
+        for error in list {
+            let extensions = &mut error["extensions"];
+            if extensions.get("code").is_none() {
+                *extensions = serde_json::json!({ "code": "BAD_INPUT" });
+            }
+        }
+    }
+    shaped
+}

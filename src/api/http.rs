@@ -1,0 +1,135 @@
+//! The HTTP door: `/graphql` (POST, GET, WebSocket), `/graphiql`, `/health`. Transport errors
+//! (oversized or malformed bodies) are answered here in the contract's JSON error shape; every
+//! GraphQL-level error is HTTP 200 with `extensions.code`.
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures::StreamExt;
+use juniper::http::GraphQLRequest;
+use juniper::{DefaultScalarValue, InputValue};
+use serde_json::json;
+
+use super::{execute, Context, Schema};
+use crate::app::{App, AppError, Caller};
+
+/// What every handler needs.
+#[derive(Clone)]
+pub struct ApiState {
+    pub app: Arc<App>,
+    pub schema: Arc<Schema>,
+}
+
+/// Mounts the routes; shared by the server and the tests.
+pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |config: &mut web::ServiceConfig| {
+        config
+            .app_data(web::Data::new(state))
+            .route("/graphql", web::post().to(post_graphql))
+            .route("/graphql", web::get().to(get_graphql))
+            .route("/graphiql", web::get().to(graphiql))
+            .route("/health", web::get().to(health));
+    }
+}
+
+/// A transport-level error in the contract's shape.
+fn transport_error(status: StatusCode, error: &AppError) -> HttpResponse {
+    HttpResponse::build(status).json(json!({ "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] }))
+}
+
+/// A GraphQL-level error before execution: HTTP 200, no data.
+fn request_error(error: &AppError) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "data": null, "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] }))
+}
+
+fn authorization(request: &HttpRequest) -> Option<&str> {
+    request.headers().get(header::AUTHORIZATION).and_then(|value| value.to_str().ok())
+}
+
+async fn read_body(request: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, HttpResponse> {
+    let too_large = || {
+        let error = AppError::Limit(format!("the request body is larger than {limit} bytes"));
+        transport_error(StatusCode::PAYLOAD_TOO_LARGE, &error)
+    };
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| transport_error(StatusCode::BAD_REQUEST, &AppError::BadInput(format!("could not read the body: {e}"))))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn post_graphql(request: HttpRequest, payload: web::Payload, state: web::Data<ApiState>) -> HttpResponse {
+    let limit = state.app.limits().body_limit_bytes;
+    let body = match read_body(&request, payload, limit).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let graphql: GraphQLRequest<DefaultScalarValue> = match serde_json::from_slice(&body) {
+        Ok(graphql) => graphql,
+        Err(error) => {
+            let message = format!("the body must be JSON with a `query` string (and optional `variables`, `operationName`): {error}");
+            return transport_error(StatusCode::BAD_REQUEST, &AppError::BadInput(message));
+        }
+    };
+    run(&request, &state, graphql, false).await
+}
+
+async fn get_graphql(request: HttpRequest, payload: web::Payload, state: web::Data<ApiState>) -> HttpResponse {
+    if request.headers().get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")) {
+        return super::websocket::serve(request, payload, state.get_ref().clone()).await;
+    }
+    let parameters = match web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string()) {
+        Ok(parameters) => parameters.into_inner(),
+        Err(error) => return transport_error(StatusCode::BAD_REQUEST, &AppError::BadInput(format!("bad query string: {error}"))),
+    };
+    let Some(query) = parameters.get("query").cloned() else {
+        return transport_error(StatusCode::BAD_REQUEST, &AppError::BadInput("GET /graphql needs a `query` parameter".into()));
+    };
+    let variables = match parameters.get("variables").map(|v| serde_json::from_str::<InputValue<DefaultScalarValue>>(v)).transpose() {
+        Ok(variables) => variables,
+        Err(error) => return transport_error(StatusCode::BAD_REQUEST, &AppError::BadInput(format!("`variables` is not JSON: {error}"))),
+    };
+    let graphql = GraphQLRequest::new(query, parameters.get("operationName").cloned(), variables);
+    run(&request, &state, graphql, true).await
+}
+
+async fn run(request: &HttpRequest, state: &ApiState, graphql: GraphQLRequest<DefaultScalarValue>, read_only: bool) -> HttpResponse {
+    let caller = match state.app.authenticate(authorization(request)) {
+        Ok(caller) => caller,
+        Err(error) => return request_error(&error),
+    };
+    let context = Context::new(state.app.clone(), caller);
+    match execute(&state.schema, &context, &graphql, read_only).await {
+        Ok(response) => HttpResponse::Ok().json(response),
+        Err(error) => request_error(&error),
+    }
+}
+
+async fn graphiql() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(juniper::http::graphiql::graphiql_source("/graphql", Some("/graphql")))
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// The caller of a WebSocket connection, from its `connection_init` payload.
+pub(super) fn caller_from_init(app: &App, payload: &juniper::Variables<DefaultScalarValue>) -> Result<Caller, AppError> {
+    let header = payload
+        .get("authorization")
+        .or_else(|| payload.get("Authorization"))
+        .and_then(|v| v.as_scalar())
+        .and_then(|s| juniper::ScalarValue::try_as_str(s));
+    app.authenticate(header)
+}

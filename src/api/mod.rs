@@ -1,0 +1,140 @@
+//! The GraphQL API (juniper on actix-web): the one door for the frontend. Resolvers translate
+//! arguments, call the application, and map its answers and errors to the contract
+//! (`shared/api/schema.graphql`); nothing else happens here.
+
+mod depth;
+mod errors;
+mod http;
+mod json;
+mod mutation;
+mod objects;
+mod query;
+mod subscription;
+mod visibility;
+mod websocket;
+
+use std::sync::Arc;
+
+use juniper::http::GraphQLRequest;
+use juniper::{DefaultScalarValue, RootNode, ID};
+use serde_json::json;
+use uuid::Uuid;
+
+pub use http::{configure, ApiState};
+pub use json::Json;
+pub use mutation::Mutation;
+pub use query::Query;
+pub use subscription::Subscription;
+
+use crate::app::{App, AppError, Caller};
+
+/// Per request: the application and who is calling.
+#[derive(Clone)]
+pub struct Context {
+    pub app: Arc<App>,
+    pub caller: Caller,
+}
+
+impl Context {
+    pub fn new(app: Arc<App>, caller: Caller) -> Self {
+        Self { app, caller }
+    }
+
+    /// The member or admin asking; anonymous callers get UNAUTHENTICATED.
+    fn signed_in(&self) -> Result<Caller, AppError> {
+        match self.caller {
+            Caller::Anonymous => Err(AppError::Unauthenticated("this needs a bearer token: sign in first".into())),
+            caller => Ok(caller),
+        }
+    }
+
+    /// Admin operations: anonymous callers are UNAUTHENTICATED, members FORBIDDEN.
+    fn admin(&self) -> Result<(), AppError> {
+        match self.signed_in()? {
+            Caller::Admin => Ok(()),
+            _ => Err(AppError::Forbidden("this needs the admin token".into())),
+        }
+    }
+
+    /// A page size within the configured limit.
+    fn page_size(&self, first: Option<i32>, default: i32) -> Result<usize, AppError> {
+        let first = first.unwrap_or(default);
+        let max = self.app.limits().max_page_size;
+        match usize::try_from(first) {
+            Err(_) => Err(AppError::BadInput("`first` must not be negative".into())),
+            Ok(first) if first > max => Err(AppError::Limit(format!("`first` may be at most {max}"))),
+            Ok(first) => Ok(first),
+        }
+    }
+}
+
+impl juniper::Context for Context {}
+
+pub type Schema = RootNode<Query, Mutation, Subscription>;
+
+pub fn schema() -> Schema {
+    Schema::new(Query, Mutation, Subscription)
+}
+
+/// The SDL the server serves (`konnektid schema`).
+pub fn sdl() -> String {
+    schema().as_sdl()
+}
+
+/// Runs one request: the depth limit, GET-only-queries, then juniper. Errors before execution
+/// come back as `Err`; errors during execution are in the response with their codes.
+pub async fn execute(
+    schema: &Schema,
+    context: &Context,
+    request: &GraphQLRequest<DefaultScalarValue>,
+    read_only: bool,
+) -> Result<serde_json::Value, AppError> {
+    let max_depth = context.app.limits().max_query_depth;
+    if let Some(found) = depth::query_depth(&request.query) {
+        if found > max_depth {
+            return Err(AppError::Limit(format!("the query is {found} levels deep; at most {max_depth} are allowed")));
+        }
+    }
+    if read_only && is_mutation(&request.query, request.operation_name.as_deref()) {
+        return Err(AppError::BadInput("mutations must be sent with POST".into()));
+    }
+    let variables = request.variables();
+    match juniper::execute(&request.query, request.operation_name.as_deref(), schema, &variables, context).await {
+        Ok((data, errors)) => {
+            let mut response = json!({ "data": data });
+            if !errors.is_empty() {
+                response["errors"] = errors::shape(&errors);
+            }
+            Ok(response)
+        }
+        Err(juniper::GraphQLError::IsSubscription) => {
+            Err(AppError::BadInput("subscriptions are served over WebSocket on /graphql (graphql-transport-ws)".into()))
+        }
+        Err(error) => Err(AppError::BadInput(error.to_string())),
+    }
+}
+
+fn is_mutation(query: &str, operation: Option<&str>) -> bool {
+    use graphql_parser::query::{Definition, OperationDefinition};
+    let Ok(document) = graphql_parser::parse_query::<String>(query) else { return false };
+    document.definitions.iter().any(|definition| match definition {
+        Definition::Operation(OperationDefinition::Mutation(m)) => operation.is_none() || m.name.as_deref() == operation,
+        _ => false,
+    })
+}
+
+/// Ids are UUIDs; a malformed one is BAD_INPUT.
+pub(crate) fn parse_id(id: &ID) -> Result<Uuid, AppError> {
+    Uuid::parse_str(id).map_err(|_| {
+        AppError::BadInput(format!("{:?} is not a valid id (a UUID such as 1b4e28ba-2fa1-11d2-883f-0016d3cca427)", id.to_string()))
+    })
+}
+
+pub(crate) fn id(uuid: Uuid) -> ID {
+    ID::new(uuid.to_string())
+}
+
+/// Positions and versions travel as decimal strings.
+pub(crate) fn parse_u64(value: &str, what: &str) -> Result<u64, AppError> {
+    value.trim().parse().map_err(|_| AppError::BadInput(format!("{what} must be a non-negative whole number as a string, like \"42\"")))
+}

@@ -1,0 +1,147 @@
+//! Members and courses.
+
+use chrono::{DateTime, Utc};
+use juniper::{graphql_object, GraphQLObject, ID};
+
+use super::{millis, CourseStatusValue, PageInfo};
+use crate::api::{id, Context};
+use crate::app::{AppError, Caller};
+use crate::projections::{Connection, CourseFilter, CourseView, MemberView, PageRequest};
+
+pub struct MemberObject(pub MemberView);
+
+#[graphql_object(name = "Member", context = Context)]
+impl MemberObject {
+    fn id(&self) -> ID {
+        id(self.0.id)
+    }
+
+    /// Only to the member itself and to admins; null for anyone else.
+    fn email(&self, context: &Context) -> Option<&str> {
+        match context.caller {
+            Caller::Admin => Some(&self.0.email),
+            Caller::Member(me) if me == self.0.id => Some(&self.0.email),
+            _ => None,
+        }
+    }
+
+    fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    fn city(&self) -> Option<&str> {
+        self.0.city.as_deref()
+    }
+
+    fn joined_at(&self) -> DateTime<Utc> {
+        millis(self.0.joined_at)
+    }
+
+    fn version(&self) -> String {
+        self.0.version.to_string()
+    }
+
+    /// The courses this member teaches that the caller may see, newest first.
+    fn teaching(&self, context: &Context, first: Option<i32>, after: Option<String>) -> Result<CourseConnection, AppError> {
+        let page = PageRequest { first: context.page_size(first, 20)?, after };
+        let filter = CourseFilter { teacher_id: Some(self.0.id), visible_to: context.caller, ..CourseFilter::default() };
+        Ok(CourseConnection(context.app.read_models().courses.list(&filter, &page)?))
+    }
+}
+
+/// Loads a member a course or booking refers to; its absence means the read models disagree.
+pub(crate) fn member(context: &Context, member_id: uuid::Uuid) -> Result<MemberObject, AppError> {
+    match context.app.read_models().members.get(member_id)? {
+        Some(view) => Ok(MemberObject(view)),
+        None => Err(AppError::internal("a referenced member is missing from the read model", member_id)),
+    }
+}
+
+pub struct CourseObject(pub CourseView);
+
+#[graphql_object(name = "Course", context = Context)]
+impl CourseObject {
+    fn id(&self) -> ID {
+        id(self.0.id)
+    }
+
+    fn teacher(&self, context: &Context) -> Result<MemberObject, AppError> {
+        member(context, self.0.teacher_id)
+    }
+
+    fn title(&self) -> &str {
+        &self.0.title
+    }
+
+    fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    fn category(&self) -> &str {
+        &self.0.category
+    }
+
+    fn city(&self) -> Option<&str> {
+        self.0.city.as_deref()
+    }
+
+    fn price_cents(&self) -> i32 {
+        i32::try_from(self.0.price_cents).unwrap_or(i32::MAX)
+    }
+
+    fn currency(&self) -> &str {
+        &self.0.currency
+    }
+
+    fn capacity(&self) -> i32 {
+        i32::try_from(self.0.capacity).unwrap_or(i32::MAX)
+    }
+
+    fn seats_taken(&self) -> i32 {
+        i32::try_from(self.0.seats_taken).unwrap_or(i32::MAX)
+    }
+
+    fn seats_available(&self) -> i32 {
+        i32::try_from(self.0.seats_available()).unwrap_or(i32::MAX)
+    }
+
+    fn status(&self) -> CourseStatusValue {
+        self.0.status.into()
+    }
+
+    fn created_at(&self) -> DateTime<Utc> {
+        millis(self.0.created_at)
+    }
+
+    fn published_at(&self) -> Option<DateTime<Utc>> {
+        self.0.published_at.map(millis)
+    }
+
+    fn version(&self) -> String {
+        self.0.version.to_string()
+    }
+}
+
+#[derive(GraphQLObject)]
+#[graphql(context = Context)]
+pub struct CourseEdge {
+    pub cursor: String,
+    pub node: CourseObject,
+}
+
+pub struct CourseConnection(pub Connection<CourseView>);
+
+#[graphql_object(name = "CourseConnection", context = Context)]
+impl CourseConnection {
+    fn edges(&self) -> Vec<CourseEdge> {
+        self.0.items.iter().map(|(cursor, view)| CourseEdge { cursor: cursor.clone(), node: CourseObject(view.clone()) }).collect()
+    }
+
+    fn page_info(&self) -> PageInfo {
+        PageInfo { has_next_page: self.0.has_next_page, end_cursor: self.0.end_cursor.clone() }
+    }
+
+    fn total_count(&self) -> i32 {
+        i32::try_from(self.0.total_count).unwrap_or(i32::MAX)
+    }
+}

@@ -1,0 +1,210 @@
+//! The event store seen from the API: recorded events, streams with time travel, and the
+//! subscribers' progress.
+
+use actors::{Aggregate, EventCodec, ProjectorStatus, RecordedEvent, Version};
+use chrono::{DateTime, Utc};
+use juniper::{graphql_object, ID};
+use uuid::Uuid;
+
+use super::{millis, AggregateType, ProjectionKind, ProjectionStateValue};
+use crate::api::{id, parse_u64, Context, Json};
+use crate::app::AppError;
+use crate::domain::booking::Booking;
+use crate::domain::course::Course;
+use crate::domain::email_claim::EmailClaim;
+use crate::domain::member::Member;
+use crate::domain::payment::Payment;
+
+/// An event's payload as JSON: the fields of its variant.
+pub(crate) fn event_data(event: &RecordedEvent) -> serde_json::Value {
+    fn decode<A: Aggregate>(event: &RecordedEvent) -> serde_json::Value {
+        match EventCodec::<A::Event>::default().decode(event) {
+            Ok(decoded) => match serde_json::to_value(&decoded) {
+                // Externally tagged: {"CourseCreated": {...}} carries the name `type` has already.
+                Ok(serde_json::Value::Object(mut tagged)) if tagged.len() == 1 => {
+                    tagged.remove(&event.event_type).unwrap_or(serde_json::Value::Object(tagged))
+                }
+                Ok(other) => other,
+                Err(error) => {
+                    tracing::error!(%error, position = event.position, "an event could not be shown as JSON");
+                    serde_json::Value::Null
+                }
+            },
+            Err(error) => {
+                tracing::error!(%error, position = event.position, "an event could not be decoded");
+                serde_json::Value::Null
+            }
+        }
+    }
+    match AggregateType::from_stream_type(&event.stream.aggregate_type) {
+        Some(AggregateType::Member) => decode::<Member>(event),
+        Some(AggregateType::Course) => decode::<Course>(event),
+        Some(AggregateType::Booking) => decode::<Booking>(event),
+        Some(AggregateType::Payment) => decode::<Payment>(event),
+        Some(AggregateType::EmailClaim) => decode::<EmailClaim>(event),
+        None => serde_json::Value::Null,
+    }
+}
+
+/// An aggregate's state after `version` (default: the latest), replayed from its stream.
+async fn state_at(
+    context: &Context,
+    aggregate: AggregateType,
+    aggregate_id: Uuid,
+    version: Option<Version>,
+) -> Result<serde_json::Value, AppError> {
+    async fn replay<A: Aggregate>(context: &Context, id: Uuid, version: Option<Version>) -> Result<serde_json::Value, AppError> {
+        let state =
+            context.app.runtime().state_at::<A>(id, version).await.map_err(|e| AppError::internal("could not replay a stream", e))?;
+        let json = |state: &A::State| serde_json::to_value(state).map_err(|e| AppError::internal("a state could not be shown as JSON", e));
+        match state {
+            Some((state, _)) => json(&state),
+            None => Ok(serde_json::Value::Null),
+        }
+    }
+    match aggregate {
+        AggregateType::Member => replay::<Member>(context, aggregate_id, version).await,
+        AggregateType::Course => replay::<Course>(context, aggregate_id, version).await,
+        AggregateType::Booking => replay::<Booking>(context, aggregate_id, version).await,
+        AggregateType::Payment => replay::<Payment>(context, aggregate_id, version).await,
+        AggregateType::EmailClaim => replay::<EmailClaim>(context, aggregate_id, version).await,
+    }
+}
+
+pub struct RecordedEventObject(pub RecordedEvent);
+
+#[graphql_object(name = "RecordedEvent", context = Context)]
+impl RecordedEventObject {
+    fn position(&self) -> String {
+        self.0.position.to_string()
+    }
+
+    fn event_id(&self) -> ID {
+        id(self.0.event_id)
+    }
+
+    fn aggregate(&self) -> Result<AggregateType, AppError> {
+        AggregateType::from_stream_type(&self.0.stream.aggregate_type)
+            .ok_or_else(|| AppError::internal("an event of an unknown stream type", &self.0.stream.aggregate_type))
+    }
+
+    fn aggregate_id(&self) -> ID {
+        id(self.0.stream.aggregate_id)
+    }
+
+    fn version(&self) -> String {
+        self.0.version.to_string()
+    }
+
+    /// The event's name.
+    #[graphql(name = "type")]
+    fn event_type(&self) -> &str {
+        &self.0.event_type
+    }
+
+    fn schema_version(&self) -> i32 {
+        i32::try_from(self.0.schema_version).unwrap_or(i32::MAX)
+    }
+
+    fn data(&self) -> Json {
+        Json(event_data(&self.0))
+    }
+
+    fn recorded_at(&self) -> DateTime<Utc> {
+        millis(self.0.recorded_at)
+    }
+
+    /// Shared by every event that one request caused.
+    fn correlation_id(&self) -> ID {
+        id(self.0.correlation_id)
+    }
+
+    /// The eventId of the event whose reaction produced this one; null for events a request produced directly.
+    fn causation_id(&self) -> Option<ID> {
+        self.0.causation_id.map(id)
+    }
+}
+
+/// A stream that exists (has at least one event), as the owner or the admin sees it.
+pub struct StreamObject {
+    pub aggregate: AggregateType,
+    pub id: Uuid,
+    pub version: Version,
+}
+
+#[graphql_object(name = "Stream", context = Context)]
+impl StreamObject {
+    fn aggregate(&self) -> AggregateType {
+        self.aggregate
+    }
+
+    fn id(&self) -> ID {
+        id(self.id)
+    }
+
+    fn version(&self) -> String {
+        self.version.to_string()
+    }
+
+    async fn events(
+        &self,
+        context: &Context,
+        from_version: Option<String>,
+        first: Option<i32>,
+    ) -> Result<Vec<RecordedEventObject>, AppError> {
+        let from = parse_u64(from_version.as_deref().unwrap_or("1"), "fromVersion")?;
+        let first = context.page_size(first, 100)?;
+        let stream = actors::StreamId::new(self.aggregate.stream_type(), self.id);
+        let events = context
+            .app
+            .store()
+            .read_stream(&stream, from.max(1), first)
+            .await
+            .map_err(|e| AppError::internal("could not read a stream", e))?;
+        Ok(events.into_iter().map(RecordedEventObject).collect())
+    }
+
+    /// The aggregate's state after `atVersion` (default: the latest), rebuilt by replaying the stream: time travel.
+    async fn state(&self, context: &Context, at_version: Option<String>) -> Result<Json, AppError> {
+        let version = at_version.as_deref().map(|v| parse_u64(v, "atVersion")).transpose()?;
+        if let Some(version) = version {
+            if version == 0 || version > self.version {
+                return Err(AppError::BadInput(format!("atVersion must be between 1 and {}", self.version)));
+            }
+        }
+        Ok(Json(state_at(context, self.aggregate, self.id, version).await?))
+    }
+}
+
+pub struct ProjectionStatusObject(pub ProjectorStatus);
+
+#[graphql_object(name = "ProjectionStatus", context = Context)]
+impl ProjectionStatusObject {
+    /// Read models are named at least: members, courses, bookings, payments, stats.
+    fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    fn kind(&self) -> ProjectionKind {
+        self.0.kind.into()
+    }
+
+    /// Last global position applied.
+    fn position(&self) -> String {
+        self.0.position.to_string()
+    }
+
+    /// Events committed but not yet applied.
+    fn lag(&self) -> String {
+        self.0.lag.to_string()
+    }
+
+    fn state(&self) -> ProjectionStateValue {
+        self.0.state.into()
+    }
+
+    /// Events this subscriber gave up on after its retries (dead letters).
+    fn parked(&self) -> i32 {
+        i32::try_from(self.0.parked).unwrap_or(i32::MAX)
+    }
+}

@@ -1,0 +1,29 @@
+//! The contract's object, enum and input types, each wrapping a read-model view.
+
+mod catalogue;
+mod enums;
+mod inputs;
+mod log;
+mod market;
+mod payloads;
+
+pub use catalogue::{CourseConnection, CourseObject, MemberObject};
+pub use enums::{AggregateType, BookingStatusValue, CourseStatusValue, PaymentStatusValue, ProjectionKind, ProjectionStateValue};
+pub use inputs::*;
+pub use log::{ProjectionStatusObject, RecordedEventObject, StreamObject};
+pub use market::{BookingConnection, BookingObject, PaymentObject, StatsObject};
+pub use payloads::{AuthPayload, BookingPayload, CoursePayload, MemberPayload};
+
+use chrono::{DateTime, Utc};
+use juniper::GraphQLObject;
+
+/// Times go out to the millisecond, as the contract shows them.
+pub(crate) fn millis(time: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(time.timestamp_millis()).unwrap_or(time)
+}
+
+#[derive(Debug, Clone, GraphQLObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}

@@ -1,0 +1,181 @@
+//! Reads: read models (eventually consistent), the event store (`stream`, `events`, `flow`),
+//! and `consistent` to read your own writes.
+
+use std::time::Duration;
+
+use actors::{StreamId, WaitFor};
+use juniper::{graphql_object, ID};
+
+use super::objects::{
+    AggregateType, BookingConnection, BookingObject, BookingStatusValue, CourseConnection, CourseFilterInput, CourseObject, MemberObject,
+    PaymentObject, ProjectionStatusObject, RecordedEventObject, StatsObject, StreamObject,
+};
+use super::{parse_id, parse_u64, Context};
+use crate::app::{AppError, Caller};
+use crate::projections::{BookingFilter, CourseFilter, PageRequest};
+
+pub struct Query;
+
+#[graphql_object(context = Context)]
+impl Query {
+    /// The member behind the bearer token, or null without one.
+    fn me(context: &Context) -> Result<Option<MemberObject>, AppError> {
+        match context.caller {
+            Caller::Member(member_id) => Ok(context.app.read_models().members.get(member_id)?.map(MemberObject)),
+            _ => Ok(None),
+        }
+    }
+
+    fn member(context: &Context, id: ID) -> Result<Option<MemberObject>, AppError> {
+        Ok(context.app.read_models().members.get(parse_id(&id)?)?.map(MemberObject))
+    }
+
+    fn course(context: &Context, id: ID) -> Result<Option<CourseObject>, AppError> {
+        let Some(course) = context.app.read_models().courses.get(parse_id(&id)?)? else { return Ok(None) };
+        if !course.visible_to(&context.caller) {
+            return Err(match context.caller {
+                Caller::Anonymous => AppError::Unauthenticated("this course is a draft: only its teacher may see it".into()),
+                _ => AppError::Forbidden("this course is a draft: only its teacher may see it".into()),
+            });
+        }
+        Ok(Some(CourseObject(course)))
+    }
+
+    /// Newest first. `after` is the `cursor` of the last edge of the previous page.
+    fn courses(
+        context: &Context,
+        filter: Option<CourseFilterInput>,
+        #[graphql(default = Some(20))] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<CourseConnection, AppError> {
+        let filter = filter.unwrap_or_default();
+        let filter = CourseFilter {
+            status: filter.status.map(Into::into),
+            teacher_id: filter.teacher_id.as_ref().map(parse_id).transpose()?,
+            category: filter.category,
+            city: filter.city,
+            text: filter.text,
+            visible_to: context.caller,
+        };
+        let page = PageRequest { first: context.page_size(first, 20)?, after };
+        Ok(CourseConnection(context.app.read_models().courses.list(&filter, &page)?))
+    }
+
+    fn booking(context: &Context, id: ID) -> Result<Option<BookingObject>, AppError> {
+        let booking_id = parse_id(&id)?;
+        let caller = context.signed_in()?;
+        let Some(booking) = context.app.read_models().bookings.get(booking_id)? else { return Ok(None) };
+        if !booking.visible_to(&caller) {
+            return Err(AppError::Forbidden("only the learner, the course's teacher and the admin may see this booking".into()));
+        }
+        Ok(Some(BookingObject(booking)))
+    }
+
+    fn bookings(
+        context: &Context,
+        learner_id: Option<ID>,
+        course_id: Option<ID>,
+        status: Option<BookingStatusValue>,
+        #[graphql(default = Some(20))] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<BookingConnection, AppError> {
+        let learner_id = learner_id.as_ref().map(parse_id).transpose()?;
+        let course_id = course_id.as_ref().map(parse_id).transpose()?;
+        let caller = context.signed_in()?;
+        let filter = BookingFilter { learner_id, course_id, status: status.map(Into::into), visible_to: caller };
+        let page = PageRequest { first: context.page_size(first, 20)?, after };
+        Ok(BookingConnection(context.app.read_models().bookings.list(&filter, &page)?))
+    }
+
+    fn payment(context: &Context, booking_id: ID) -> Result<Option<PaymentObject>, AppError> {
+        let booking_id = parse_id(&booking_id)?;
+        let caller = context.signed_in()?;
+        let read_models = context.app.read_models();
+        let Some(booking) = read_models.bookings.get(booking_id)? else { return Ok(None) };
+        if !booking.visible_to(&caller) {
+            return Err(AppError::Forbidden("only the learner, the course's teacher and the admin may see this payment".into()));
+        }
+        Ok(read_models.payments.get(booking_id)?.map(PaymentObject))
+    }
+
+    /// Catalogue analytics, kept by a projection over the whole history.
+    fn stats(context: &Context) -> Result<StatsObject, AppError> {
+        Ok(StatsObject(context.app.read_models().stats.get()?))
+    }
+
+    /// One aggregate's own event stream, read from the event store (never stale). Null if it has no events. Owner or admin.
+    async fn stream(context: &Context, aggregate: AggregateType, id: ID) -> Result<Option<StreamObject>, AppError> {
+        let aggregate_id = parse_id(&id)?;
+        let caller = context.signed_in()?;
+        let stream = StreamId::new(aggregate.stream_type(), aggregate_id);
+        let version = context.app.store().stream_version(&stream).await.map_err(|e| AppError::internal("could not read a stream", e))?;
+        if version == 0 {
+            return Ok(None);
+        }
+        if !super::visibility::may_read_stream(context, caller, aggregate, aggregate_id).await? {
+            return Err(AppError::Forbidden("only the owner of this stream and the admin may read it".into()));
+        }
+        Ok(Some(StreamObject { aggregate, id: aggregate_id, version }))
+    }
+
+    /// Admin: the global log in commit order.
+    async fn events(
+        context: &Context,
+        #[graphql(default = Some("1".to_owned()))] from_position: Option<String>,
+        #[graphql(default = Some(100))] first: Option<i32>,
+        types: Option<Vec<String>>,
+    ) -> Result<Vec<RecordedEventObject>, AppError> {
+        let from = parse_u64(from_position.as_deref().unwrap_or("1"), "fromPosition")?;
+        let first = context.page_size(first, 100)?;
+        context.admin()?;
+        let events = context
+            .app
+            .store()
+            .read_all(from.max(1), first, types.as_deref())
+            .await
+            .map_err(|e| AppError::internal("could not read the log", e))?;
+        Ok(events.into_iter().map(RecordedEventObject).collect())
+    }
+
+    /// Admin: every event that one request caused, directly or through other services' reactions, in position order.
+    async fn flow(context: &Context, correlation_id: ID) -> Result<Vec<RecordedEventObject>, AppError> {
+        let correlation_id = parse_id(&correlation_id)?;
+        context.admin()?;
+        Ok(context.app.flow(correlation_id).await?.into_iter().map(RecordedEventObject).collect())
+    }
+
+    /// Every subscriber of the log (read models, process managers, side-effect handlers) and how far it has caught up.
+    async fn projections(context: &Context) -> Result<Vec<ProjectionStatusObject>, AppError> {
+        let statuses = context
+            .app
+            .runtime()
+            .projections()
+            .statuses()
+            .await
+            .map_err(|e| AppError::internal("could not read projection statuses", e))?;
+        Ok(statuses.into_iter().map(ProjectionStatusObject).collect())
+    }
+
+    /// Waits until every read model has applied `minPosition`, then answers the nested query. TIMEOUT after `timeoutMs`.
+    async fn consistent(
+        context: &Context,
+        min_position: String,
+        #[graphql(default = Some(2000))] timeout_ms: Option<i32>,
+    ) -> Result<Query, AppError> {
+        let position = parse_u64(&min_position, "minPosition")?;
+        let timeout_ms = timeout_ms.unwrap_or(2000);
+        let max = context.app.limits().max_timeout_ms;
+        let timeout_ms = u64::try_from(timeout_ms).map_err(|_| AppError::BadInput("timeoutMs must not be negative".into()))?;
+        if timeout_ms > max {
+            return Err(AppError::Limit(format!("timeoutMs may be at most {max}")));
+        }
+        let projections = context.app.runtime().projections();
+        match projections.wait_for(position, Duration::from_millis(timeout_ms), WaitFor::ReadModels).await {
+            Ok(()) => Ok(Query),
+            Err(timeout) => Err(AppError::Timeout(format!(
+                "the read models had not reached position {position} after {timeout_ms} ms (behind: {})",
+                timeout.behind.join(", ")
+            ))),
+        }
+    }
+}

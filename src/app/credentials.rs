@@ -1,0 +1,42 @@
+//! Credentials live in their own tree beside the log: no event and no read model ever holds a
+//! password or its hash.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::AppError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    pub member_id: Uuid,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+}
+
+/// Credentials by normalized e-mail address.
+#[derive(Clone)]
+pub struct Credentials {
+    tree: sled::Tree,
+}
+
+impl Credentials {
+    pub fn new(tree: sled::Tree) -> Self {
+        Self { tree }
+    }
+
+    pub fn get(&self, email: &str) -> Result<Option<Credential>, AppError> {
+        let Some(bytes) = self.tree.get(email.as_bytes()).map_err(|e| AppError::internal("could not read credentials", e))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| AppError::internal("stored credentials are corrupt", e))
+    }
+
+    /// Stores the credential of the member who claimed `email`, durably: a registration that
+    /// returned must be able to log in after a crash.
+    pub async fn put(&self, email: &str, credential: &Credential) -> Result<(), AppError> {
+        let bytes = serde_json::to_vec(credential).map_err(|e| AppError::internal("could not encode credentials", e))?;
+        self.tree.insert(email.as_bytes(), bytes).map_err(|e| AppError::internal("could not store credentials", e))?;
+        self.tree.flush_async().await.map_err(|e| AppError::internal("could not flush credentials", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! The application's errors, one variant per error code of the API contract.
+
+use actors::CommandError;
+
+use crate::domain::RefusalKind;
+
+/// Why a request failed, in the contract's words. The message is one a person can act on;
+/// `Internal` carries nothing a client should see (the cause is logged where it happens).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Limit(String),
+    #[error("{0}")]
+    BadInput(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    RuleViolation(String),
+    #[error("{0}")]
+    Timeout(String),
+    #[error("internal error")]
+    Internal,
+}
+
+impl AppError {
+    /// The contract's `extensions.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated(_) => "UNAUTHENTICATED",
+            AppError::Limit(_) => "LIMIT",
+            AppError::BadInput(_) => "BAD_INPUT",
+            AppError::NotFound(_) => "NOT_FOUND",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::Conflict(_) => "CONFLICT",
+            AppError::AlreadyExists(_) => "ALREADY_EXISTS",
+            AppError::RuleViolation(_) => "RULE_VIOLATION",
+            AppError::Timeout(_) => "TIMEOUT",
+            AppError::Internal => "INTERNAL",
+        }
+    }
+
+    /// Logs the cause and answers `Internal`.
+    pub fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "{context}");
+        AppError::Internal
+    }
+
+    pub fn from_refusal(kind: RefusalKind, message: String) -> Self {
+        match kind {
+            RefusalKind::BadInput => AppError::BadInput(message),
+            RefusalKind::NotFound => AppError::NotFound(message),
+            RefusalKind::Forbidden => AppError::Forbidden(message),
+            RefusalKind::AlreadyExists => AppError::AlreadyExists(message),
+            RefusalKind::RuleViolation => AppError::RuleViolation(message),
+        }
+    }
+}
+
+/// A domain error that knows which refusal it is.
+pub trait Refusal: std::error::Error {
+    fn refusal_kind(&self) -> RefusalKind;
+}
+
+macro_rules! refusals {
+    ($($error:ty),+ $(,)?) => {
+        $(impl Refusal for $error {
+            fn refusal_kind(&self) -> RefusalKind {
+                self.kind()
+            }
+        })+
+    };
+}
+
+refusals!(
+    crate::domain::member::MemberError,
+    crate::domain::email_claim::EmailClaimError,
+    crate::domain::course::CourseError,
+    crate::domain::booking::BookingError,
+    crate::domain::payment::PaymentError,
+);
+
+impl<E: Refusal + 'static> From<CommandError<E>> for AppError {
+    fn from(error: CommandError<E>) -> Self {
+        match error {
+            CommandError::Rejected(refusal) => AppError::from_refusal(refusal.refusal_kind(), refusal.to_string()),
+            CommandError::Conflict(conflict) => AppError::Conflict(format!(
+                "the version you expected is not the current one (it is {}); reload and try again",
+                conflict.actual
+            )),
+            CommandError::Overloaded => AppError::Limit("too many commands are waiting for this item; try again shortly".into()),
+            other => AppError::internal("a command failed", other),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The application: opens the data directory, wires the runtime (aggregates, read models,
+//! choreography), and offers the operations the API translates requests into.
+
+mod auth;
+mod commands;
+mod credentials;
+mod error;
+mod flows;
+mod idempotency;
+mod secrets;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::{AggregateConfig, EventStore, Position, RetryPolicy, Runtime, SledStore, SledStoreConfig, StartError};
+use chrono::{DateTime, Utc};
+
+pub use auth::{Caller, Passwords, Tokens};
+pub use commands::{Committed, CourseChanges, NewCourse, NewMember, ProfileChanges};
+pub use credentials::{Credential, Credentials};
+pub use error::{AppError, Refusal};
+pub use idempotency::{IdempotencyKeys, Ticket};
+
+use crate::config::{Config, ServerConfig};
+use crate::domain::booking::Booking;
+use crate::domain::course::Course;
+use crate::domain::email_claim::EmailClaim;
+use crate::domain::member::Member;
+use crate::domain::payment::Payment;
+use crate::projections::{self, ReadModels};
+use crate::services::{self, ServiceDeps, SimulatedGateway};
+
+/// Why the application could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("cannot open the event store in {path}: {source} (is another server using this data directory?)")]
+    Store { path: PathBuf, source: actors::StoreError },
+    #[error(transparent)]
+    Runtime(#[from] StartError),
+    #[error("local storage failed: {0}")]
+    Local(#[from] sled::Error),
+    #[error(transparent)]
+    ReadModels(#[from] projections::MissingReadModel),
+    #[error("the mailer could not be set up: {0}")]
+    Mail(#[from] services::MailError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The whole application, shared by every request.
+pub struct App {
+    runtime: Runtime,
+    read_models: ReadModels,
+    tokens: Tokens,
+    passwords: Passwords,
+    credentials: Credentials,
+    idempotency: IdempotencyKeys,
+    limits: ServerConfig,
+    data_dir: PathBuf,
+}
+
+impl App {
+    /// Opens (or creates) the data directory and starts everything. Must run inside an actix
+    /// system.
+    pub async fn open(config: &Config) -> Result<Arc<Self>, StartupError> {
+        let data_dir = config.storage.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).map_err(|source| StartupError::DataDir { path: data_dir.clone(), source })?;
+        let store_dir = data_dir.join("db");
+        let store_config = SledStoreConfig {
+            fsync: config.storage.fsync,
+            cache_capacity: config.storage.cache_mib * 1024 * 1024,
+            ..SledStoreConfig::default()
+        };
+        let store = SledStore::open(&store_dir, store_config).map_err(|source| StartupError::Store { path: store_dir, source })?;
+        let local = store.database().clone();
+        let store: Arc<dyn EventStore> = Arc::new(store);
+
+        let aggregate = aggregate_config(config);
+        let retry = RetryPolicy {
+            max_retries: config.runtime.handler_max_retries,
+            first_backoff: Duration::from_millis(config.runtime.handler_first_backoff_ms.max(1)),
+            ..RetryPolicy::default()
+        };
+        let builder = Runtime::builder(store.clone(), local.clone())
+            .retry_policy(retry)
+            .aggregate::<Member>(aggregate.clone())
+            .aggregate::<EmailClaim>(aggregate.clone())
+            .aggregate::<Course>(aggregate.clone())
+            .aggregate::<Booking>(aggregate.clone())
+            .aggregate::<Payment>(aggregate);
+        let mailer = services::build_mailer(&config.mail, &data_dir)?;
+        let deps = ServiceDeps { store, gateway: Arc::new(SimulatedGateway::new()), mailer };
+        let builder = projections::register(builder).read_model(flows::NAME, flows::FlowIndex);
+        let runtime = services::register(builder, deps).start().await?;
+        let read_models = ReadModels::from_runtime(&runtime)?;
+
+        let secrets =
+            secrets::Secrets::load(&data_dir, &config.auth).map_err(|source| StartupError::DataDir { path: data_dir.clone(), source })?;
+        let tokens = Tokens::new(secrets.jwt_secret.as_bytes(), Duration::from_secs(config.auth.token_ttl_secs), secrets.admin_token);
+        let passwords = Passwords::new(config.auth.password_memory_kib, config.auth.password_iterations)
+            .map_err(|e| StartupError::Config(e.to_string()))?;
+        Ok(Arc::new(Self {
+            runtime,
+            read_models,
+            tokens,
+            passwords,
+            credentials: Credentials::new(local.open_tree("credentials")?),
+            idempotency: IdempotencyKeys::new(local.open_tree("idempotency")?),
+            limits: config.server.clone(),
+            data_dir,
+        }))
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        self.runtime.store()
+    }
+
+    pub fn read_models(&self) -> &ReadModels {
+        &self.read_models
+    }
+
+    pub fn limits(&self) -> &ServerConfig {
+        &self.limits
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, AppError> {
+        self.tokens.authenticate(authorization)
+    }
+
+    /// The position of the last committed event.
+    pub async fn head(&self) -> Result<Position, AppError> {
+        self.store().head().await.map_err(|e| AppError::internal("could not read the head of the log", e))
+    }
+
+    /// Stops subscribers and actors; the store flushes as its last handle goes.
+    pub async fn shutdown(&self) {
+        self.runtime.shutdown().await;
+    }
+}
+
+fn aggregate_config(config: &Config) -> AggregateConfig {
+    AggregateConfig {
+        snapshot_every: config.runtime.snapshot_every,
+        conflict_retries: config.runtime.conflict_retries,
+        idle_timeout: Duration::from_secs(config.runtime.idle_timeout_secs.max(1)),
+        max_live_actors: config.runtime.max_live_actors.max(1),
+        mailbox_capacity: config.runtime.mailbox_capacity.max(1),
+    }
+}
+
+/// The time commands carry, to the millisecond as the API shows it.
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}

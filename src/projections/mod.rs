@@ -1,0 +1,81 @@
+//! The read models (the query side): what the API answers from, each kept by a projection of the log.
+//!
+//! | name | model | keyed by | queries |
+//! |---|---|---|---|
+//! | `members` | [`MembersProjection`] | member id | [`MembersQuery`]: `get`, `count` |
+//! | `courses` | [`CoursesProjection`] | course id, newest first, per teacher | [`CoursesQuery`]: `get`, `list` |
+//! | `bookings` | [`BookingsProjection`] | booking id, newest first, per learner, per course | [`BookingsQuery`]: `get`, `list`, `count_by_status` |
+//! | `payments` | [`PaymentsProjection`] | booking id | [`PaymentsQuery`]: `get` |
+//! | `stats` | [`StatsProjection`] | counters | [`StatsQuery`]: `get`, `top_courses` |
+//!
+//! Every read model sees every event of the log and decodes only those of the aggregate types it
+//! follows. Each keeps all the state it needs in its own tree, so any of them can be rebuilt (or
+//! added to an existing database) from position 1 alone. [`register`] adds all five to a runtime
+//! under the names above; [`ReadModels::from_runtime`] collects their query handles.
+//!
+//! Queries take the current tree from the [`actors::ReadModelHandle`] once per query (a rebuild swaps it)
+//! and never write. Lists are newest first and paged with opaque [`Cursor`]s into a
+//! [`Connection`]; a cursor that does not parse is [`QueryError::BadCursor`].
+
+pub mod bookings;
+pub mod courses;
+pub mod members;
+mod paging;
+pub mod payments;
+mod reader;
+pub mod stats;
+
+#[cfg(test)]
+mod tests;
+
+use actors::{Runtime, RuntimeBuilder};
+use thiserror::Error;
+
+pub use bookings::{BookingFilter, BookingView, BookingsProjection, BookingsQuery};
+pub use courses::{CourseFilter, CourseView, CoursesProjection, CoursesQuery};
+pub use members::{MemberView, MembersProjection, MembersQuery};
+pub use paging::{Connection, Cursor, PageRequest, QueryError, Viewer};
+pub use payments::{PaymentView, PaymentsProjection, PaymentsQuery};
+pub use stats::{CourseBookings, Money, StatsProjection, StatsQuery, StatsView};
+
+/// The names the read models are registered under, as `projections` shows them.
+pub const NAMES: [&str; 5] = [members::NAME, courses::NAME, bookings::NAME, payments::NAME, stats::NAME];
+
+/// Registers every read model of this module under its name.
+pub fn register(builder: RuntimeBuilder) -> RuntimeBuilder {
+    builder
+        .read_model(members::NAME, MembersProjection::default())
+        .read_model(courses::NAME, CoursesProjection::default())
+        .read_model(bookings::NAME, BookingsProjection::default())
+        .read_model(payments::NAME, PaymentsProjection::default())
+        .read_model(stats::NAME, StatsProjection::default())
+}
+
+/// A read model that [`ReadModels::from_runtime`] expected but the runtime does not have.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("the read model {0:?} is not registered with the runtime")]
+pub struct MissingReadModel(pub &'static str);
+
+/// The query side of every read model, cheap to clone (each holds a handle).
+#[derive(Clone)]
+pub struct ReadModels {
+    pub members: MembersQuery,
+    pub courses: CoursesQuery,
+    pub bookings: BookingsQuery,
+    pub payments: PaymentsQuery,
+    pub stats: StatsQuery,
+}
+
+impl ReadModels {
+    /// The query handles of a runtime built with [`register`].
+    pub fn from_runtime(runtime: &Runtime) -> Result<Self, MissingReadModel> {
+        let handle = |name: &'static str| runtime.read_model(name).ok_or(MissingReadModel(name));
+        Ok(Self {
+            members: MembersQuery::new(handle(members::NAME)?),
+            courses: CoursesQuery::new(handle(courses::NAME)?),
+            bookings: BookingsQuery::new(handle(bookings::NAME)?),
+            payments: PaymentsQuery::new(handle(payments::NAME)?),
+            stats: StatsQuery::new(handle(stats::NAME)?),
+        })
+    }
+}

@@ -1,0 +1,142 @@
+//! The `email` side-effect handler: tells the learner and the teacher when a booking is
+//! confirmed, and the learner when it is cancelled.
+//!
+//! Names, addresses and the course title come from the member and course streams, read from the
+//! store: always current, unlike the read models, which may lag behind the event. Each message's
+//! id derives from the event and the recipient's role, so a retried event formats the very same
+//! message and the outbox rewrites the same file.
+
+use std::sync::Arc;
+
+use actors::{CommandBus, EventHandler, EventStore, ProjectionError, RecordedEvent};
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::mailer::{EmailMessage, Mailer, Recipient};
+use super::reaction::{decode, load};
+use crate::domain::booking::{Booking, BookingEvent, BookingState};
+use crate::domain::course::Course;
+use crate::domain::member::{Member, MemberState};
+
+/// The subscriber name of [`EmailNotifier`].
+pub const EMAIL: &str = "email";
+
+/// Something an e-mail needs is not in the store; the event is retried, then parked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EmailError {
+    #[error("cannot write the e-mail: there is no {aggregate} {id}")]
+    Missing { aggregate: &'static str, id: Uuid },
+}
+
+/// The `email` side-effect handler.
+pub struct EmailNotifier {
+    store: Arc<dyn EventStore>,
+    mailer: Arc<dyn Mailer>,
+}
+
+/// What the e-mails about one booking say.
+struct Facts {
+    booking: BookingState,
+    learner: MemberState,
+    course_title: String,
+}
+
+impl EmailNotifier {
+    pub fn new(store: Arc<dyn EventStore>, mailer: Arc<dyn Mailer>) -> Self {
+        Self { store, mailer }
+    }
+
+    async fn member(&self, id: Uuid) -> Result<MemberState, ProjectionError> {
+        load::<Member>(self.store.as_ref(), id).await?.ok_or_else(|| missing("member", id))
+    }
+
+    async fn facts(&self, booking_id: Uuid) -> Result<Facts, ProjectionError> {
+        let booking = load::<Booking>(self.store.as_ref(), booking_id).await?.ok_or_else(|| missing("booking", booking_id))?;
+        let learner = self.member(booking.learner_id).await?;
+        let course = load::<Course>(self.store.as_ref(), booking.course_id).await?.ok_or_else(|| missing("course", booking.course_id))?;
+        Ok(Facts { booking, learner, course_title: course.title })
+    }
+
+    async fn send(&self, message: EmailMessage) -> Result<(), ProjectionError> {
+        tracing::info!(message_id = %message.message_id, subject = %message.subject, "sending e-mail");
+        self.mailer.send(message).await.map_err(ProjectionError::failed)
+    }
+}
+
+#[async_trait]
+impl EventHandler for EmailNotifier {
+    fn event_types(&self) -> &[&'static str] {
+        &["BookingConfirmed", "BookingCancelled"]
+    }
+
+    async fn handle(&self, event: &RecordedEvent, _commands: &CommandBus) -> Result<(), ProjectionError> {
+        let Some(booking_event) = decode::<Booking>(event)? else { return Ok(()) };
+        match booking_event {
+            BookingEvent::BookingConfirmed { .. } => {
+                let facts = self.facts(event.stream.aggregate_id).await?;
+                let teacher = self.member(facts.booking.teacher_id).await?;
+                self.send(confirmation_to_learner(event, &facts, &teacher)).await?;
+                self.send(notice_to_teacher(event, &facts, &teacher)).await
+            }
+            BookingEvent::BookingCancelled { reason, was_confirmed, .. } => {
+                let facts = self.facts(event.stream.aggregate_id).await?;
+                self.send(cancellation_to_learner(event, &facts, reason.as_deref(), was_confirmed)).await
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn missing(aggregate: &'static str, id: Uuid) -> ProjectionError {
+    ProjectionError::failed(EmailError::Missing { aggregate, id })
+}
+
+/// One message per (event, recipient role). Bodies use `\n`; the formatter turns it into CRLF.
+fn message(event: &RecordedEvent, role: &str, to: &MemberState, subject: String, body: String) -> EmailMessage {
+    EmailMessage {
+        message_id: Uuid::new_v5(&event.event_id, role.as_bytes()),
+        to: Recipient { name: to.display_name.clone(), email: to.email.clone() },
+        subject,
+        body,
+        date: event.recorded_at,
+    }
+}
+
+fn confirmation_to_learner(event: &RecordedEvent, facts: &Facts, teacher: &MemberState) -> EmailMessage {
+    let Facts { booking, learner, course_title } = facts;
+    let body = format!(
+        "Hello {},\n\nyour booking for \"{course_title}\" with {} is confirmed.\nWe charged {}.\n\nHappy learning,\nKonnektid\n",
+        learner.display_name,
+        teacher.display_name,
+        money(booking.price_cents, &booking.currency),
+    );
+    message(event, "learner", learner, format!("Your booking for {course_title} is confirmed"), body)
+}
+
+fn notice_to_teacher(event: &RecordedEvent, facts: &Facts, teacher: &MemberState) -> EmailMessage {
+    let Facts { booking, learner, course_title } = facts;
+    let body = format!(
+        "Hello {},\n\n{} booked a seat in \"{course_title}\" and paid {}.\n\nKonnektid\n",
+        teacher.display_name,
+        learner.display_name,
+        money(booking.price_cents, &booking.currency),
+    );
+    message(event, "teacher", teacher, format!("New booking for {course_title}"), body)
+}
+
+fn cancellation_to_learner(event: &RecordedEvent, facts: &Facts, reason: Option<&str>, was_confirmed: bool) -> EmailMessage {
+    let Facts { booking, learner, course_title } = facts;
+    let why = reason.map(|reason| format!("Reason: {reason}\n")).unwrap_or_default();
+    // Said only when it is certain: a confirmed booking's payment was captured.
+    let money_note =
+        if was_confirmed { format!("We are refunding {} to you.\n", money(booking.price_cents, &booking.currency)) } else { String::new() };
+    let body =
+        format!("Hello {},\n\nyour booking for \"{course_title}\" is cancelled.\n{why}{money_note}\nKonnektid\n", learner.display_name);
+    message(event, "learner", learner, format!("Your booking for {course_title} is cancelled"), body)
+}
+
+/// `2500, "EUR"` as `25.00 EUR`.
+fn money(cents: i64, currency: &str) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02} {currency}", cents.unsigned_abs() / 100, cents.unsigned_abs() % 100)
+}

@@ -1,0 +1,74 @@
+//! The choreography: the process manager and the side-effect handlers that move a booking from
+//! request to confirmation (or rejection, cancellation, refund) by reacting to events.
+//!
+//! No aggregate calls another: each one decides alone and the reactions below carry its events
+//! to the next one as commands. Every command a reaction sends is built with
+//! [`CommandContext::caused_by`](actors::CommandContext::caused_by), so it carries the request's
+//! correlation id, the triggering event as its causation id, and a command id derived from both:
+//! a redelivered event never applies a command twice.
+//!
+//! ```text
+//!  learner ── RequestBooking ──▶ booking: BookingRequested
+//!                                   │ booking-flow: ReserveSeat
+//!                                   ▼
+//!                                course: SeatReserved ───────────── or SeatReservationRejected
+//!                                   │ booking-flow: MarkSeatReserved        │ booking-flow: RejectBooking
+//!                                   ▼                                       ▼
+//!                                booking: BookingSeatReserved            booking: BookingRejected
+//!                                   │ payments: gateway charge, then RecordCapture / RecordFailure
+//!                                   ▼
+//!                                payment: PaymentCaptured ───────────── or PaymentFailed
+//!                                   │ booking-flow: ConfirmBooking          │ booking-flow: CancelBooking (system)
+//!                                   ▼                                       ▼
+//!                                booking: BookingConfirmed               booking: BookingCancelled
+//!                                   │ email: learner + teacher              │ booking-flow: ReleaseSeat if seat_held
+//!                                                                           │ payments: refund if captured
+//!                                                                           │ email: learner
+//! ```
+//!
+//! Races are settled by the aggregates' answers: a seat reserved for a booking cancelled
+//! meanwhile is released again, and a payment captured for a booking cancelled meanwhile is
+//! refunded by the payments handler, which looks at both the booking and the payment whenever
+//! either changes.
+//!
+//! | module | subscriber | kind | starts from |
+//! |---|---|---|---|
+//! | [`booking_flow`] | `booking-flow` | process manager (commands only, replayable) | the beginning |
+//! | [`payments`] | `payments` | side effect (payment provider) | now |
+//! | [`email`] | `email` | side effect (mailer) | now |
+//!
+//! Side-effect handlers start from "now" so that adding them to an existing log does not charge
+//! or mail anyone for history.
+
+pub mod booking_flow;
+pub mod email;
+pub mod mailer;
+pub mod payments;
+mod reaction;
+
+use std::sync::Arc;
+
+use actors::{EventStore, RuntimeBuilder, StartFrom};
+
+pub use booking_flow::{BookingFlow, BOOKING_FLOW};
+pub use email::{EmailNotifier, EMAIL};
+pub use mailer::{build_mailer, EmailMessage, MailConfig, MailError, MailKind, Mailer, OutboxMailer, Recipient, SmtpMailer};
+pub use payments::{ChargeOutcome, GatewayError, PaymentGateway, Payments, SimulatedGateway, PAYMENTS};
+
+/// What the services need from the outside world.
+#[derive(Clone)]
+pub struct ServiceDeps {
+    /// Read to load aggregates' current state (always consistent, unlike the read models).
+    pub store: Arc<dyn EventStore>,
+    pub gateway: Arc<dyn PaymentGateway>,
+    pub mailer: Arc<dyn Mailer>,
+}
+
+/// Registers the choreography's process manager and handlers. The aggregates they send commands
+/// to (course, booking, payment) must be registered on the same builder.
+pub fn register(builder: RuntimeBuilder, deps: ServiceDeps) -> RuntimeBuilder {
+    builder
+        .process_manager(BOOKING_FLOW, BookingFlow, StartFrom::Beginning)
+        .handler(PAYMENTS, Payments::new(deps.store.clone(), deps.gateway), StartFrom::Now)
+        .handler(EMAIL, EmailNotifier::new(deps.store, deps.mailer), StartFrom::Now)
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the konnektid crate: one test binary, one module per concern.
+
+mod choreography;
