@@ -46,7 +46,7 @@ fn events(committed: &Committed) -> Vec<RecordedEventObject> {
 async fn member_payload(context: &Context, committed: Committed) -> Result<MemberPayload, AppError> {
     let members = &context.app.read_models().members;
     let member = settled(context, members::NAME, committed.position, || Ok(members.get(committed.id)?)).await?;
-    Ok(MemberPayload { member: MemberObject(member), position: committed.position.to_string(), events: events(&committed) })
+    Ok(MemberPayload { member: MemberObject::new(member), position: committed.position.to_string(), events: events(&committed) })
 }
 
 async fn course_payload(context: &Context, committed: Committed) -> Result<CoursePayload, AppError> {
@@ -66,15 +66,16 @@ impl Mutation {
     async fn register_member(context: &Context, input: RegisterMemberInput) -> Result<AuthPayload, AppError> {
         let member = NewMember { email: input.email, display_name: input.display_name, password: input.password, city: input.city };
         let (token, committed) = context.app.register_member(member, input.idempotency_key.as_deref()).await?;
-        let payload = member_payload(context, committed).await?;
-        Ok(AuthPayload { token, member: payload.member, position: payload.position })
+        let members = &context.app.read_models().members;
+        let member = settled(context, members::NAME, committed.position, || Ok(members.get(committed.id)?)).await?;
+        Ok(AuthPayload { token, member: MemberObject::itself(member), position: committed.position.to_string() })
     }
 
     async fn login(context: &Context, email: String, password: String) -> Result<AuthPayload, AppError> {
         let (token, member_id, position) = context.app.login(&email, &password).await?;
         let members = &context.app.read_models().members;
         let member = settled(context, members::NAME, position, || Ok(members.get(member_id)?)).await?;
-        Ok(AuthPayload { token, member: MemberObject(member), position: position.to_string() })
+        Ok(AuthPayload { token, member: MemberObject::itself(member), position: position.to_string() })
     }
 
     async fn update_profile(context: &Context, input: UpdateProfileInput) -> Result<MemberPayload, AppError> {

@@ -21,13 +21,13 @@ impl Query {
     /// The member behind the bearer token, or null without one.
     fn me(context: &Context) -> Result<Option<MemberObject>, AppError> {
         match context.caller {
-            Caller::Member(member_id) => Ok(context.app.read_models().members.get(member_id)?.map(MemberObject)),
+            Caller::Member(member_id) => Ok(context.app.read_models().members.get(member_id)?.map(MemberObject::new)),
             _ => Ok(None),
         }
     }
 
     fn member(context: &Context, id: ID) -> Result<Option<MemberObject>, AppError> {
-        Ok(context.app.read_models().members.get(parse_id(&id)?)?.map(MemberObject))
+        Ok(context.app.read_models().members.get(parse_id(&id)?)?.map(MemberObject::new))
     }
 
     fn course(context: &Context, id: ID) -> Result<Option<CourseObject>, AppError> {

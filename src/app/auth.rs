@@ -162,7 +162,7 @@ mod tests {
         for header in [format!("Bearer {forged}"), "Bearer nonsense".into(), "Basic abc".into()] {
             assert_eq!(tokens.authenticate(Some(&header)).unwrap_err().code(), "UNAUTHENTICATED");
         }
-        let expired = tokens(Duration::ZERO).issue(Uuid::new_v4()).unwrap();
+        let expired = self::tokens(Duration::ZERO).issue(Uuid::new_v4()).unwrap();
         std::thread::sleep(Duration::from_millis(1100));
         assert!(tokens.authenticate(Some(&format!("Bearer {expired}"))).unwrap_err().to_string().contains("expired"));
     }

@@ -5,7 +5,7 @@
 //! derives from the triggering event, and every step is idempotent in the domain. Its clock is
 //! the triggering event's `recorded_at`, so a redelivery sends exactly the same command.
 
-use actors::{Aggregate, CommandBus, CommandContext, ProcessManager, ProjectionError, RecordedEvent};
+use actors::{CommandBus, CommandContext, ProcessManager, ProjectionError, RecordedEvent};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -157,7 +157,7 @@ impl Step<'_> {
 
 /// A refusal the flow has no answer to: logged, and the event counts as handled, since sending
 /// the same command again would be refused again.
-fn log_refusal(booking_id: Uuid, refusal: &<Booking as Aggregate>::Error) -> Result<(), ProjectionError> {
+fn log_refusal(booking_id: Uuid, refusal: &BookingError) -> Result<(), ProjectionError> {
     tracing::warn!(%booking_id, %refusal, kind = ?refusal.kind(), "the booking refused a step of its flow");
     Ok(())
 }

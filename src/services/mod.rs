@@ -51,9 +51,9 @@ use std::sync::Arc;
 use actors::{EventStore, RuntimeBuilder, StartFrom};
 
 pub use booking_flow::{BookingFlow, BOOKING_FLOW};
-pub use email::{EmailNotifier, EMAIL};
+pub use email::{EmailError, EmailNotifier, EMAIL};
 pub use mailer::{build_mailer, EmailMessage, MailConfig, MailError, MailKind, Mailer, OutboxMailer, Recipient, SmtpMailer};
-pub use payments::{ChargeOutcome, GatewayError, PaymentGateway, Payments, SimulatedGateway, PAYMENTS};
+pub use payments::{ChargeOutcome, GatewayError, PaymentGateway, Payments, SimulatedGateway, DECLINED_METHOD, PAYMENTS};
 
 /// What the services need from the outside world.
 #[derive(Clone)]

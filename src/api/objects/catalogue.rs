@@ -8,43 +8,59 @@ use crate::api::{id, Context};
 use crate::app::{AppError, Caller};
 use crate::projections::{Connection, CourseFilter, CourseView, MemberView, PageRequest};
 
-pub struct MemberObject(pub MemberView);
+/// A member; `itself` when the payload goes to that very member (registration, login), whose
+/// token the request did not carry yet.
+pub struct MemberObject {
+    view: MemberView,
+    itself: bool,
+}
+
+impl MemberObject {
+    pub fn new(view: MemberView) -> Self {
+        Self { view, itself: false }
+    }
+
+    pub fn itself(view: MemberView) -> Self {
+        Self { view, itself: true }
+    }
+}
 
 #[graphql_object(name = "Member", context = Context)]
 impl MemberObject {
     fn id(&self) -> ID {
-        id(self.0.id)
+        id(self.view.id)
     }
 
     /// Only to the member itself and to admins; null for anyone else.
     fn email(&self, context: &Context) -> Option<&str> {
         match context.caller {
-            Caller::Admin => Some(&self.0.email),
-            Caller::Member(me) if me == self.0.id => Some(&self.0.email),
+            _ if self.itself => Some(&self.view.email),
+            Caller::Admin => Some(&self.view.email),
+            Caller::Member(me) if me == self.view.id => Some(&self.view.email),
             _ => None,
         }
     }
 
     fn display_name(&self) -> &str {
-        &self.0.display_name
+        &self.view.display_name
     }
 
     fn city(&self) -> Option<&str> {
-        self.0.city.as_deref()
+        self.view.city.as_deref()
     }
 
     fn joined_at(&self) -> DateTime<Utc> {
-        millis(self.0.joined_at)
+        millis(self.view.joined_at)
     }
 
     fn version(&self) -> String {
-        self.0.version.to_string()
+        self.view.version.to_string()
     }
 
     /// The courses this member teaches that the caller may see, newest first.
     fn teaching(&self, context: &Context, first: Option<i32>, after: Option<String>) -> Result<CourseConnection, AppError> {
         let page = PageRequest { first: context.page_size(first, 20)?, after };
-        let filter = CourseFilter { teacher_id: Some(self.0.id), visible_to: context.caller, ..CourseFilter::default() };
+        let filter = CourseFilter { teacher_id: Some(self.view.id), visible_to: context.caller, ..CourseFilter::default() };
         Ok(CourseConnection(context.app.read_models().courses.list(&filter, &page)?))
     }
 }
@@ -52,7 +68,7 @@ impl MemberObject {
 /// Loads a member a course or booking refers to; its absence means the read models disagree.
 pub(crate) fn member(context: &Context, member_id: uuid::Uuid) -> Result<MemberObject, AppError> {
     match context.app.read_models().members.get(member_id)? {
-        Some(view) => Ok(MemberObject(view)),
+        Some(view) => Ok(MemberObject::new(view)),
         None => Err(AppError::internal("a referenced member is missing from the read model", member_id)),
     }
 }
