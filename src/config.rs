@@ -71,6 +71,8 @@ pub struct RuntimeConfig {
     pub conflict_retries: u32,
     pub handler_max_retries: u32,
     pub handler_first_backoff_ms: u64,
+    /// `/ready` answers 503 while any subscriber is further behind than this many events.
+    pub ready_max_lag: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -83,6 +85,7 @@ impl Default for RuntimeConfig {
             conflict_retries: 5,
             handler_max_retries: 5,
             handler_first_backoff_ms: 50,
+            ready_max_lag: 1000,
         }
     }
 }

@@ -344,6 +344,7 @@ fn sled_writes(options: &Options, record: &[u8], count: usize, batch: usize, sto
     let sync_file = File::open(dir.path().join("db")).expect("open the database file");
     let prefix = Uuid::new_v4();
     let started = Instant::now();
+    let cpu0: f64 = thread_cpu().values().map(|v| v.1).sum();
     let mut written = 0;
     while written < count {
         let mut writes = sled::Batch::default();
@@ -374,6 +375,8 @@ fn sled_writes(options: &Options, record: &[u8], count: usize, batch: usize, sto
         db.flush().expect("flush");
         sync_file.sync_data().expect("fdatasync");
     }
+    let cpu1: f64 = thread_cpu().values().map(|v| v.1).sum();
+    eprintln!("sled_writes shaped={store_shaped} batch={batch}: cpu {:.1} us/record, wall {:.1} us/record", (cpu1 - cpu0) * 1e6 / count as f64, started.elapsed().as_secs_f64() * 1e6 / count as f64);
     count as f64 / started.elapsed().as_secs_f64()
 }
 

@@ -103,8 +103,10 @@ pub(crate) struct AggregateCore<A: Aggregate> {
 
 impl<A: Aggregate> AggregateCore<A> {
     pub(crate) async fn load(stream: StreamId, store: Arc<dyn EventStore>, config: Arc<AggregateConfig>) -> Result<Self, LoadError> {
+        let started = std::time::Instant::now();
         let codec = EventCodec::default();
         let (state, version) = load_state::<A>(store.as_ref(), &stream, &codec, None).await?;
+        crate::telemetry::rehydrated(A::TYPE, started.elapsed());
         tracing::debug!(%stream, version, "aggregate loaded");
         Ok(Self { stream, store, codec, config, state, version, snapshot_version: version })
     }
@@ -255,9 +257,17 @@ impl<A: Aggregate> Handler<Execute<A>> for AggregateActor<A> {
             ctx.stop();
             return AtomicResponse::new(Box::pin(actix::fut::ready(Err(error))));
         };
-        let span = tracing::debug_span!("command", stream = %self.stream, correlation_id = %message.context.correlation_id);
+        let span = tracing::debug_span!(
+            "command",
+            aggregate_type = A::TYPE,
+            aggregate_id = %self.stream.aggregate_id,
+            command = ?message.command,
+            correlation_id = %message.context.correlation_id,
+        );
         let run = async move {
+            let started = std::time::Instant::now();
             let result = core.execute(message).await;
+            crate::telemetry::command_handled(A::TYPE, &result, started.elapsed());
             (core, result)
         }
         .instrument(span);

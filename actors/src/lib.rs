@@ -10,6 +10,7 @@ pub mod projection;
 pub mod registry;
 pub mod runtime;
 pub mod store;
+pub mod telemetry;
 pub mod testing;
 
 pub use actor::{AggregateConfig, LoadError};

@@ -63,6 +63,7 @@ impl<A: Aggregate> Registry<A> {
             self.stats.started += 1;
             self.live.put(id, LiveActor { address, last_used: Instant::now(), in_flight: Arc::new(AtomicUsize::new(0)) });
             self.evict_over_cap();
+            crate::telemetry::live_actors(A::TYPE, self.live.len());
         }
         let entry = self.live.get_mut(&id).expect("inserted above");
         entry.last_used = Instant::now();
@@ -73,18 +74,24 @@ impl<A: Aggregate> Registry<A> {
         while self.live.len() > self.config.max_live_actors.max(1) {
             if self.live.pop_lru().is_some() {
                 self.stats.passivated += 1;
+                crate::telemetry::passivated(A::TYPE, 1);
             }
         }
     }
 
     fn passivate_idle(&mut self) {
         let timeout = self.config.idle_timeout;
+        let before = self.live.len();
         while let Some((_, oldest)) = self.live.peek_lru() {
             if oldest.last_used.elapsed() < timeout || oldest.in_flight.load(Ordering::Acquire) > 0 {
                 break;
             }
             self.live.pop_lru();
             self.stats.passivated += 1;
+        }
+        if self.live.len() < before {
+            crate::telemetry::passivated(A::TYPE, (before - self.live.len()) as u64);
+            crate::telemetry::live_actors(A::TYPE, self.live.len());
         }
     }
 }

@@ -6,10 +6,52 @@ use std::collections::{HashMap, HashSet};
 
 use graphql_parser::query::{Definition, FragmentDefinition, OperationDefinition, Selection, SelectionSet};
 
-/// The deepest operation of `query`, or `None` if it does not parse (juniper then reports the
-/// parse error itself).
-pub fn query_depth(query: &str) -> Option<usize> {
+/// What the server needs to know of a query before executing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryShape {
+    /// The deepest operation's depth.
+    pub depth: usize,
+    /// The operation to run: the one named, or the first.
+    pub operation_name: Option<String>,
+    pub is_mutation: bool,
+}
+
+/// Parses `query` once for the depth limit, the GET rule and the metrics' operation label;
+/// `None` if it does not parse (juniper then reports the parse error itself).
+pub fn inspect(query: &str, operation: Option<&str>) -> Option<QueryShape> {
+    use graphql_parser::query::OperationDefinition as Op;
     let document = graphql_parser::parse_query::<String>(query).ok()?;
+    let depth = document_depth(&document);
+    let operations = document.definitions.iter().filter_map(|d| match d {
+        Definition::Operation(operation) => Some(operation),
+        Definition::Fragment(_) => None,
+    });
+    let name_of = |op: &Op<String>| match op {
+        Op::SelectionSet(_) => None,
+        Op::Query(q) => q.name.clone(),
+        Op::Mutation(m) => m.name.clone(),
+        Op::Subscription(s) => s.name.clone(),
+    };
+    let mut chosen = None;
+    for candidate in operations {
+        if operation.is_none() || name_of(candidate).as_deref() == operation {
+            chosen = Some(candidate);
+            break;
+        }
+    }
+    Some(QueryShape {
+        depth,
+        operation_name: chosen.and_then(name_of).or_else(|| operation.map(str::to_owned)),
+        is_mutation: matches!(chosen, Some(Op::Mutation(_))),
+    })
+}
+
+/// The deepest operation of `query`, or `None` if it does not parse.
+pub fn query_depth(query: &str) -> Option<usize> {
+    inspect(query, None).map(|shape| shape.depth)
+}
+
+fn document_depth(document: &graphql_parser::query::Document<'_, String>) -> usize {
     let fragments: HashMap<&str, &FragmentDefinition<String>> = document
         .definitions
         .iter()
@@ -22,7 +64,7 @@ pub fn query_depth(query: &str) -> Option<usize> {
         Definition::Operation(operation) => Some(operation_depth(operation, &fragments)),
         Definition::Fragment(_) => None,
     });
-    Some(depths.max().unwrap_or(0))
+    depths.max().unwrap_or(0)
 }
 
 fn operation_depth(operation: &OperationDefinition<String>, fragments: &HashMap<&str, &FragmentDefinition<String>>) -> usize {
@@ -75,7 +117,7 @@ fn items_depth<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::query_depth;
+    use super::{inspect, query_depth};
 
     #[test]
     fn each_nested_selection_set_is_one_level() {
@@ -94,6 +136,15 @@ mod tests {
     fn introspection_is_exempt() {
         let query = "{ __schema { types { fields { type { ofType { ofType { ofType { name } } } } } } } }";
         assert_eq!(query_depth(query), Some(1));
+    }
+
+    #[test]
+    fn the_chosen_operation_is_named_and_typed() {
+        let shape =
+            inspect("query A { stats { members } } mutation B { login(email: \"a\", password: \"b\") { token } }", Some("B")).unwrap();
+        assert_eq!((shape.operation_name.as_deref(), shape.is_mutation), (Some("B"), true));
+        let shape = inspect("{ stats { members } }", None).unwrap();
+        assert_eq!((shape.operation_name, shape.is_mutation), (None, false));
     }
 
     #[test]

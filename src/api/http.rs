@@ -11,6 +11,7 @@ use futures::StreamExt;
 use juniper::http::GraphQLRequest;
 use juniper::{DefaultScalarValue, InputValue};
 use serde_json::json;
+use tracing::Instrument;
 
 use super::{execute, Context, Schema};
 use crate::app::{App, AppError, Caller};
@@ -30,18 +31,17 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
             .route("/graphql", web::post().to(post_graphql))
             .route("/graphql", web::get().to(get_graphql))
             .route("/graphiql", web::get().to(graphiql))
-            .route("/health", web::get().to(health));
+            .route("/health", web::get().to(health))
+            .route("/ready", web::get().to(ready))
+            .route("/metrics", web::get().to(metrics_text));
     }
 }
 
 /// A transport-level error in the contract's shape.
 fn transport_error(status: StatusCode, error: &AppError) -> HttpResponse {
-    HttpResponse::build(status).json(json!({ "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] }))
-}
-
-/// A GraphQL-level error before execution: HTTP 200, no data.
-fn request_error(error: &AppError) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "data": null, "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] }))
+    let body = json!({ "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] });
+    record("none", status.as_u16(), &body, std::time::Duration::ZERO);
+    HttpResponse::build(status).json(body)
 }
 
 fn authorization(request: &HttpRequest) -> Option<&str> {
@@ -105,14 +105,37 @@ async fn get_graphql(request: HttpRequest, payload: web::Payload, state: web::Da
 }
 
 async fn run(request: &HttpRequest, state: &ApiState, graphql: GraphQLRequest<DefaultScalarValue>, read_only: bool) -> HttpResponse {
-    let caller = match state.app.authenticate(authorization(request)) {
-        Ok(caller) => caller,
-        Err(error) => return request_error(&error),
-    };
-    let context = Context::new(state.app.clone(), caller);
-    match execute(&state.schema, &context, &graphql, read_only).await {
-        Ok(response) => HttpResponse::Ok().json(response),
-        Err(error) => request_error(&error),
+    let started = std::time::Instant::now();
+    let shape = super::depth::inspect(&graphql.query, graphql.operation_name.as_deref());
+    let operation = shape.as_ref().and_then(|s| s.operation_name.clone()).unwrap_or_else(|| "anonymous".to_owned());
+    let span = tracing::info_span!("graphql", operation = %operation);
+    let response = async {
+        let caller = match state.app.authenticate(authorization(request)) {
+            Ok(caller) => caller,
+            Err(error) => {
+                return json!({ "data": null, "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] })
+            }
+        };
+        let context = Context::new(state.app.clone(), caller);
+        match execute(&state.schema, &context, &graphql, shape.as_ref(), read_only).await {
+            Ok(response) => response,
+            Err(error) => json!({ "data": null, "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] }),
+        }
+    }
+    .instrument(span)
+    .await;
+    record(&operation, 200, &response, started.elapsed());
+    HttpResponse::Ok().json(response)
+}
+
+/// Requests by operation and status, their latency, and GraphQL errors by code.
+fn record(operation: &str, status: u16, response: &serde_json::Value, elapsed: std::time::Duration) {
+    let operation = operation.to_owned();
+    metrics::counter!("http_requests_total", "operation" => operation.clone(), "status" => status.to_string()).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "operation" => operation).record(elapsed.as_secs_f64());
+    for error in response["errors"].as_array().into_iter().flatten() {
+        let code = error["extensions"]["code"].as_str().unwrap_or("INTERNAL").to_owned();
+        metrics::counter!("graphql_errors_total", "code" => code).increment(1);
     }
 }
 
@@ -122,6 +145,17 @@ async fn graphiql() -> HttpResponse {
 
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn ready(state: web::Data<ApiState>) -> HttpResponse {
+    match state.app.readiness().await {
+        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready" })),
+        Err(unready) => HttpResponse::ServiceUnavailable().json(json!({ "status": "unready", "reasons": unready.reasons })),
+    }
+}
+
+async fn metrics_text(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.app.render_metrics().await)
 }
 
 /// The caller of a WebSocket connection, from its `connection_init` payload.

@@ -2,7 +2,7 @@
 //! arguments, call the application, and map its answers and errors to the contract
 //! (`shared/api/schema.graphql`); nothing else happens here.
 
-mod depth;
+pub mod depth;
 mod errors;
 mod http;
 mod json;
@@ -87,16 +87,17 @@ pub async fn execute(
     schema: &Schema,
     context: &Context,
     request: &GraphQLRequest<DefaultScalarValue>,
+    shape: Option<&depth::QueryShape>,
     read_only: bool,
 ) -> Result<serde_json::Value, AppError> {
-    let max_depth = context.app.limits().max_query_depth;
-    if let Some(found) = depth::query_depth(&request.query) {
-        if found > max_depth {
-            return Err(AppError::Limit(format!("the query is {found} levels deep; at most {max_depth} are allowed")));
+    if let Some(shape) = shape {
+        let max_depth = context.app.limits().max_query_depth;
+        if shape.depth > max_depth {
+            return Err(AppError::Limit(format!("the query is {} levels deep; at most {max_depth} are allowed", shape.depth)));
         }
-    }
-    if read_only && is_mutation(&request.query, request.operation_name.as_deref()) {
-        return Err(AppError::BadInput("mutations must be sent with POST".into()));
+        if read_only && shape.is_mutation {
+            return Err(AppError::BadInput("mutations must be sent with POST".into()));
+        }
     }
     let variables = request.variables();
     match juniper::execute(&request.query, request.operation_name.as_deref(), schema, &variables, context).await {
@@ -112,15 +113,6 @@ pub async fn execute(
         }
         Err(error) => Err(AppError::BadInput(error.to_string())),
     }
-}
-
-fn is_mutation(query: &str, operation: Option<&str>) -> bool {
-    use graphql_parser::query::{Definition, OperationDefinition};
-    let Ok(document) = graphql_parser::parse_query::<String>(query) else { return false };
-    document.definitions.iter().any(|definition| match definition {
-        Definition::Operation(OperationDefinition::Mutation(m)) => operation.is_none() || m.name.as_deref() == operation,
-        _ => false,
-    })
 }
 
 /// Ids are UUIDs; a malformed one is BAD_INPUT.

@@ -8,6 +8,7 @@ mod error;
 mod flows;
 mod idempotency;
 mod secrets;
+mod telemetry;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub use commands::{Committed, CourseChanges, NewCourse, NewMember, ProfileChange
 pub use credentials::{Credential, Credentials};
 pub use error::{AppError, Refusal};
 pub use idempotency::{IdempotencyKeys, Ticket};
+pub use telemetry::Unready;
 
 use crate::config::{Config, ServerConfig};
 use crate::domain::booking::Booking;
@@ -59,6 +61,8 @@ pub struct App {
     credentials: Credentials,
     idempotency: IdempotencyKeys,
     limits: ServerConfig,
+    ready_max_lag: u64,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     data_dir: PathBuf,
 }
 
@@ -66,6 +70,7 @@ impl App {
     /// Opens (or creates) the data directory and starts everything. Must run inside an actix
     /// system.
     pub async fn open(config: &Config) -> Result<Arc<Self>, StartupError> {
+        let metrics = telemetry::recorder();
         let data_dir = config.storage.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| StartupError::DataDir { path: data_dir.clone(), source })?;
         let store_dir = data_dir.join("db");
@@ -110,6 +115,8 @@ impl App {
             credentials: Credentials::new(local.open_tree("credentials")?),
             idempotency: IdempotencyKeys::new(local.open_tree("idempotency")?),
             limits: config.server.clone(),
+            ready_max_lag: config.runtime.ready_max_lag,
+            metrics,
             data_dir,
         }))
     }

@@ -213,9 +213,9 @@ pub struct BookingFilter {
 impl BookingFilter {
     fn matches(&self, booking: &BookingView) -> bool {
         booking.visible_to(&self.visible_to)
-            && self.learner_id.map_or(true, |learner| learner == booking.learner_id)
-            && self.course_id.map_or(true, |course| course == booking.course_id)
-            && self.status.map_or(true, |status| status == booking.status)
+            && self.learner_id.is_none_or(|learner| learner == booking.learner_id)
+            && self.course_id.is_none_or(|course| course == booking.course_id)
+            && self.status.is_none_or(|status| status == booking.status)
     }
 }
 
@@ -245,7 +245,7 @@ impl BookingsQuery {
         };
         let matches = reader
             .scan_views::<BookingView>(&prefix, BOOKING)
-            .filter(|entry| entry.as_ref().map_or(true, |(_, view)| filter.matches(view)));
+            .filter(|entry| entry.as_ref().is_none_or(|(_, view)| filter.matches(view)));
         paginate(matches, page)
     }
 

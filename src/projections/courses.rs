@@ -157,11 +157,11 @@ impl Matcher {
     fn matches(&self, course: &CourseView) -> bool {
         let filter = &self.filter;
         course.visible_to(&filter.visible_to)
-            && filter.status.map_or(true, |status| status == course.status)
-            && filter.teacher_id.map_or(true, |teacher| teacher == course.teacher_id)
-            && self.category.as_ref().map_or(true, |category| course.category.to_lowercase() == *category)
-            && self.city.as_ref().map_or(true, |city| course.city.as_ref().is_some_and(|c| c.to_lowercase() == *city))
-            && self.text.as_ref().map_or(true, |text| {
+            && filter.status.is_none_or(|status| status == course.status)
+            && filter.teacher_id.is_none_or(|teacher| teacher == course.teacher_id)
+            && self.category.as_ref().is_none_or(|category| course.category.to_lowercase() == *category)
+            && self.city.as_ref().is_none_or(|city| course.city.as_ref().is_some_and(|c| c.to_lowercase() == *city))
+            && self.text.as_ref().is_none_or(|text| {
                 course.title.to_lowercase().contains(text.as_str()) || course.description.to_lowercase().contains(text.as_str())
             })
     }
@@ -193,7 +193,7 @@ impl CoursesQuery {
         let matcher = Matcher::new(filter);
         let matches = reader
             .scan_views::<CourseView>(&prefix, COURSE)
-            .filter(|entry| entry.as_ref().map_or(true, |(_, course)| matcher.matches(course)));
+            .filter(|entry| entry.as_ref().is_none_or(|(_, course)| matcher.matches(course)));
         paginate(matches, page)
     }
 }

@@ -1,3 +1,4 @@
 //! Integration tests of the konnektid crate: one test binary, one module per concern.
 
+mod api;
 mod choreography;

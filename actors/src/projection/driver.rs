@@ -103,6 +103,7 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
 }
 
 fn publish(setup: &DriverSetup, position: Position, state: ProjectorState) {
+    crate::telemetry::subscriber_position(&setup.name, position);
     setup.progress.send_replace(Progress { position, state });
 }
 
@@ -170,8 +171,10 @@ async fn apply(subscriber: &mut dyn Subscriber, setup: &DriverSetup, events: &[R
             failures += 1;
             if failures > setup.retry.max_retries {
                 park(subscriber, setup, event, &error)?;
+                crate::telemetry::subscriber_parked(&setup.name);
                 break;
             }
+            crate::telemetry::subscriber_retried(&setup.name);
             tracing::warn!(subscriber = %setup.name, %error, position = event.position, failures, "retrying event");
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(setup.retry.max_backoff);

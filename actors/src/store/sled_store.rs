@@ -264,7 +264,10 @@ impl Writer {
         }
 
         if !committed.is_empty() {
-            if let Err(error) = self.write(batch) {
+            let flush_started = Instant::now();
+            let written = self.write(batch);
+            crate::telemetry::group_committed(replies.len(), committed.len(), flush_started.elapsed());
+            if let Err(error) = written {
                 tracing::error!(%error, "group commit failed");
                 // The batch may or may not be in the tree (a failed flush follows a good write):
                 // take positions and versions from what is stored, not from what was planned.

@@ -4,6 +4,7 @@
 mod bookings;
 mod courses;
 mod members;
+mod paging;
 mod payments;
 mod stats;
 

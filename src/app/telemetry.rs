@@ -1,0 +1,64 @@
+//! Metrics in the Prometheus text format for `GET /metrics`, and readiness for `GET /ready`.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use super::App;
+
+static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process-wide recorder: metrics are global, so every server of a process (tests start
+/// several) shares one. `None` if another recorder was installed first.
+pub fn recorder() -> Option<PrometheusHandle> {
+    RECORDER
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                tracing::warn!(%error, "metrics are not recorded");
+                None
+            }
+        })
+        .clone()
+}
+
+/// Why the server is not ready to take traffic.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unready {
+    pub reasons: Vec<String>,
+}
+
+impl App {
+    /// Every metric, with subscriber lags brought up to date first (lag needs the head).
+    pub async fn render_metrics(&self) -> String {
+        if let Ok(statuses) = self.runtime.projections().statuses().await {
+            for status in statuses {
+                metrics::gauge!("actors_subscriber_lag", "subscriber" => status.name.clone()).set(status.lag as f64);
+                metrics::gauge!("actors_subscriber_parked", "subscriber" => status.name).set(status.parked as f64);
+            }
+        }
+        self.metrics.as_ref().map(PrometheusHandle::render).unwrap_or_default()
+    }
+
+    /// Ready when the store answers and every subscriber is within the configured lag.
+    pub async fn readiness(&self) -> Result<(), Unready> {
+        let statuses = match self.runtime.projections().statuses().await {
+            Ok(statuses) => statuses,
+            Err(error) => return Err(Unready { reasons: vec![format!("the event store does not answer: {error}")] }),
+        };
+        let max_lag = self.ready_max_lag;
+        let reasons: Vec<String> = statuses
+            .into_iter()
+            .filter_map(|status| match status.state {
+                actors::ProjectorState::Stopped => Some(format!("{} has stopped", status.name)),
+                _ if status.lag > max_lag => Some(format!("{} is {} events behind (at most {max_lag} allowed)", status.name, status.lag)),
+                _ => None,
+            })
+            .collect();
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(Unready { reasons })
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! End-to-end tests of the GraphQL API: a real server on port 0 with a temporary data
+//! directory, spoken to over HTTP and WebSocket as the frontend does, checked against the
+//! contract (`shared/api/schema.graphql`).
+
+mod harness;
+
+mod booking;
+mod consistency;
+mod errors;
+mod idempotency;
+mod log;
+mod restart;
+mod schema;
+mod subscriptions;
+mod transport;
+mod visibility;
