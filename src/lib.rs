@@ -6,3 +6,4 @@ pub mod domain;
 pub mod projections;
 pub mod server;
 pub mod services;
+pub mod cli;

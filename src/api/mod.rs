@@ -7,7 +7,7 @@ mod errors;
 mod http;
 mod json;
 mod mutation;
-mod objects;
+pub(crate) mod objects;
 mod query;
 mod subscription;
 mod visibility;

@@ -79,6 +79,7 @@ impl Mutation {
     }
 
     async fn update_profile(context: &Context, input: UpdateProfileInput) -> Result<MemberPayload, AppError> {
+        context.signed_in()?;
         let changes = ProfileChanges {
             display_name: input.display_name,
             city: change(input.city),
@@ -103,6 +104,7 @@ impl Mutation {
     }
 
     async fn update_course(context: &Context, input: UpdateCourseInput) -> Result<CoursePayload, AppError> {
+        context.signed_in()?;
         let course_id = parse_id(&input.id)?;
         let changes = CourseChanges {
             title: input.title,
@@ -118,6 +120,7 @@ impl Mutation {
     }
 
     async fn publish_course(context: &Context, input: CourseCommandInput) -> Result<CoursePayload, AppError> {
+        context.signed_in()?;
         let course_id = parse_id(&input.id)?;
         let expected = expected_version(input.expected_version.as_deref())?;
         let committed = context.app.publish_course(context.caller, course_id, expected, input.idempotency_key.as_deref()).await?;
@@ -125,6 +128,7 @@ impl Mutation {
     }
 
     async fn archive_course(context: &Context, input: CourseCommandInput) -> Result<CoursePayload, AppError> {
+        context.signed_in()?;
         let course_id = parse_id(&input.id)?;
         let expected = expected_version(input.expected_version.as_deref())?;
         let committed = context.app.archive_course(context.caller, course_id, expected, input.idempotency_key.as_deref()).await?;
@@ -133,6 +137,7 @@ impl Mutation {
 
     /// Starts the booking choreography: the course reserves a seat, payments charges, the market confirms.
     async fn request_booking(context: &Context, input: RequestBookingInput) -> Result<BookingPayload, AppError> {
+        context.signed_in()?;
         let course_id = parse_id(&input.course_id)?;
         let committed =
             context.app.request_booking(context.caller, course_id, input.payment_method, input.idempotency_key.as_deref()).await?;
@@ -141,6 +146,7 @@ impl Mutation {
 
     /// Cancels a booking of the caller's; releases the seat and refunds a captured payment.
     async fn cancel_booking(context: &Context, input: CancelBookingInput) -> Result<BookingPayload, AppError> {
+        context.signed_in()?;
         let booking_id = parse_id(&input.id)?;
         let expected = expected_version(input.expected_version.as_deref())?;
         let committed =

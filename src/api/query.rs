@@ -62,8 +62,8 @@ impl Query {
     }
 
     fn booking(context: &Context, id: ID) -> Result<Option<BookingObject>, AppError> {
-        let booking_id = parse_id(&id)?;
         let caller = context.signed_in()?;
+        let booking_id = parse_id(&id)?;
         let Some(booking) = context.app.read_models().bookings.get(booking_id)? else { return Ok(None) };
         if !booking.visible_to(&caller) {
             return Err(AppError::Forbidden("only the learner, the course's teacher and the admin may see this booking".into()));
@@ -79,17 +79,17 @@ impl Query {
         #[graphql(default = Some(20))] first: Option<i32>,
         after: Option<String>,
     ) -> Result<BookingConnection, AppError> {
+        let caller = context.signed_in()?;
         let learner_id = learner_id.as_ref().map(parse_id).transpose()?;
         let course_id = course_id.as_ref().map(parse_id).transpose()?;
-        let caller = context.signed_in()?;
         let filter = BookingFilter { learner_id, course_id, status: status.map(Into::into), visible_to: caller };
         let page = PageRequest { first: context.page_size(first, 20)?, after };
         Ok(BookingConnection(context.app.read_models().bookings.list(&filter, &page)?))
     }
 
     fn payment(context: &Context, booking_id: ID) -> Result<Option<PaymentObject>, AppError> {
-        let booking_id = parse_id(&booking_id)?;
         let caller = context.signed_in()?;
+        let booking_id = parse_id(&booking_id)?;
         let read_models = context.app.read_models();
         let Some(booking) = read_models.bookings.get(booking_id)? else { return Ok(None) };
         if !booking.visible_to(&caller) {
@@ -105,8 +105,8 @@ impl Query {
 
     /// One aggregate's own event stream, read from the event store (never stale). Null if it has no events. Owner or admin.
     async fn stream(context: &Context, aggregate: AggregateType, id: ID) -> Result<Option<StreamObject>, AppError> {
-        let aggregate_id = parse_id(&id)?;
         let caller = context.signed_in()?;
+        let aggregate_id = parse_id(&id)?;
         let stream = StreamId::new(aggregate.stream_type(), aggregate_id);
         let version = context.app.store().stream_version(&stream).await.map_err(|e| AppError::internal("could not read a stream", e))?;
         if version == 0 {
@@ -125,6 +125,8 @@ impl Query {
         #[graphql(default = Some(100))] first: Option<i32>,
         types: Option<Vec<String>>,
     ) -> Result<Vec<RecordedEventObject>, AppError> {
+        // UNAUTHENTICATED, then LIMIT and BAD_INPUT, then FORBIDDEN: the contract's order.
+        context.signed_in()?;
         let from = parse_u64(from_position.as_deref().unwrap_or("1"), "fromPosition")?;
         let first = context.page_size(first, 100)?;
         context.admin()?;
@@ -139,6 +141,7 @@ impl Query {
 
     /// Admin: every event that one request caused, directly or through other services' reactions, in position order.
     async fn flow(context: &Context, correlation_id: ID) -> Result<Vec<RecordedEventObject>, AppError> {
+        context.signed_in()?;
         let correlation_id = parse_id(&correlation_id)?;
         context.admin()?;
         Ok(context.app.flow(correlation_id).await?.into_iter().map(RecordedEventObject).collect())

@@ -28,6 +28,7 @@ impl Subscription {
         #[graphql(default = Some("1".to_owned()))] from_position: Option<String>,
         types: Option<Vec<String>>,
     ) -> Result<Updates<RecordedEventObject>, AppError> {
+        context.signed_in()?;
         let from = parse_u64(from_position.as_deref().unwrap_or("1"), "fromPosition")?;
         context.admin()?;
         let log = actors::store::follow(context.app.store().clone(), from);
@@ -44,8 +45,8 @@ impl Subscription {
 
     /// The booking's state each time it changes, starting with its current state (waiting for it if the read model has not seen it yet). Learner, teacher or admin.
     async fn booking_updated(context: &Context, id: ID) -> Result<Updates<BookingObject>, AppError> {
-        let booking_id = parse_id(&id)?;
         let caller = context.signed_in()?;
+        let booking_id = parse_id(&id)?;
         let app = context.app.clone();
         // The stream, not the read model, says whether the booking exists and whose it is.
         let (state, _) = app

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use actors::{Aggregate, CommandContext, Execute, Executed, ProjectorStatus, RecordedEvent, Version};
+use actors::{Aggregate, CommandContext, CommandError, Execute, Executed, ProjectorStatus, RecordedEvent, Version};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -14,6 +14,7 @@ use crate::domain::course::{ArchiveCourse, Course, CourseStatus, CreateCourse, P
 use crate::domain::email_claim::{ClaimEmail, EmailClaim};
 use crate::domain::member::{Member, RegisterMember, UpdateProfile};
 use crate::domain::values::{self, ValueError};
+use crate::domain::RefusalKind;
 
 const EMAIL_CLAIMS: Uuid = Uuid::from_u128(0x6b6f_6e6e_656b_7469_6400_0000_0000_0002);
 
@@ -89,14 +90,38 @@ impl App {
     where
         A::Error: Refusal,
     {
+        // Kept to rank a version conflict: see `outranking_refusal`.
+        let retained = expected.is_some().then(|| command.clone());
         let execute = Execute::<A>::new(id, command, context).expecting(expected);
         let timeout = Duration::from_millis(self.limits.command_timeout_ms.max(1));
         match tokio::time::timeout(timeout, self.runtime.execute(execute)).await {
+            Ok(Err(CommandError::Conflict(conflict))) => {
+                let outranking = match retained {
+                    Some(command) => self.outranking_refusal::<A>(id, command).await,
+                    None => None,
+                };
+                Err(outranking.unwrap_or_else(|| AppError::from(CommandError::<A::Error>::Conflict(conflict))))
+            }
             Ok(result) => result.map_err(AppError::from),
             Err(_) => Err(AppError::Timeout(
                 "the command could not be served in time; it may still complete, retry with the same idempotencyKey".into(),
             )),
         }
+    }
+
+    /// The runtime checks `expectedVersion` before the aggregate decides, but the contract ranks
+    /// BAD_INPUT, NOT_FOUND and FORBIDDEN above CONFLICT: on a conflict, ask the aggregate what it
+    /// would answer on its current state (deciding is pure; nothing is sent) and prefer such a
+    /// refusal.
+    async fn outranking_refusal<A: Aggregate>(&self, id: Uuid, command: A::Command) -> Option<AppError>
+    where
+        A::Error: Refusal,
+    {
+        let state = self.runtime.state_at::<A>(id, None).await.ok()?.map(|(state, _)| state).unwrap_or_default();
+        let refusal = A::handle(&state, command).err()?;
+        let kind = refusal.refusal_kind();
+        matches!(kind, RefusalKind::BadInput | RefusalKind::NotFound | RefusalKind::Forbidden)
+            .then(|| AppError::from_refusal(kind, refusal.to_string()))
     }
 
     async fn committed<A: Aggregate>(&self, id: Uuid, executed: Executed<A>) -> Result<Committed, AppError> {
@@ -297,13 +322,15 @@ impl App {
     }
 
     /// Admin: rebuilds a read model from the whole log while the current copy keeps serving.
+    /// An unknown name is BAD_INPUT even for a member: the contract ranks it above FORBIDDEN.
     pub async fn rebuild_projection(&self, caller: Caller, name: &str) -> Result<ProjectorStatus, AppError> {
+        let names = super::read_model_names();
+        if !names.contains(&name) {
+            let names = names.join(", ");
+            return Err(AppError::BadInput(format!("there is no read model named {name:?}; read models: {names}")));
+        }
         if !caller.is_admin() {
             return Err(AppError::Forbidden("only the admin may rebuild a projection".into()));
-        }
-        if !crate::projections::NAMES.contains(&name) {
-            let names = crate::projections::NAMES.join(", ");
-            return Err(AppError::BadInput(format!("there is no read model named {name:?}; read models: {names}")));
         }
         self.runtime.projections().rebuild(name).await.map_err(|error| match error {
             actors::projection::RebuildError::AlreadyRebuilding(_) => AppError::RuleViolation(error.to_string()),

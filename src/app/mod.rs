@@ -166,6 +166,11 @@ fn aggregate_config(config: &Config) -> AggregateConfig {
     }
 }
 
+/// Every read model the application keeps, by name: `projections`' five and the flow index.
+pub fn read_model_names() -> Vec<&'static str> {
+    projections::NAMES.iter().copied().chain([flows::NAME]).collect()
+}
+
 /// The time commands carry, to the millisecond as the API shows it.
 pub fn now() -> DateTime<Utc> {
     let now = Utc::now();

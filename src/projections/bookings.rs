@@ -245,7 +245,7 @@ impl BookingsQuery {
         };
         let matches = reader
             .scan_views::<BookingView>(&prefix, BOOKING)
-            .filter(|entry| entry.as_ref().is_none_or(|(_, view)| filter.matches(view)));
+            .filter(|entry| entry.as_ref().map_or(true, |(_, view)| filter.matches(view)));
         paginate(matches, page)
     }
 

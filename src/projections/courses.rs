@@ -193,7 +193,7 @@ impl CoursesQuery {
         let matcher = Matcher::new(filter);
         let matches = reader
             .scan_views::<CourseView>(&prefix, COURSE)
-            .filter(|entry| entry.as_ref().is_none_or(|(_, course)| matcher.matches(course)));
+            .filter(|entry| entry.as_ref().map_or(true, |(_, course)| matcher.matches(course)));
         paginate(matches, page)
     }
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
 
 use super::{ProjectionError, ProjectorState, Subscriber};
@@ -37,6 +37,12 @@ pub(crate) struct Progress {
     pub state: ProjectorState,
 }
 
+/// What an operator can ask of a running subscriber.
+pub(crate) enum Control {
+    /// Apply the parked event at this position again; on success it is no longer parked.
+    Retry { position: Position, reply: oneshot::Sender<Result<(), String>> },
+}
+
 pub(crate) struct DriverSetup {
     pub name: String,
     pub store: Arc<dyn EventStore>,
@@ -49,6 +55,7 @@ pub(crate) struct DriverSetup {
     pub catching_up_as: ProjectorState,
     /// Told once the subscriber has caught up with the head.
     pub on_live: Option<oneshot::Sender<()>>,
+    pub control: mpsc::Receiver<Control>,
 }
 
 pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: DriverSetup) {
@@ -73,6 +80,10 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
     loop {
         let received = tokio::select! {
             received = live.recv() => received,
+            Some(control) = setup.control.recv() => {
+                handle_control(subscriber.as_mut(), &setup, control).await;
+                continue;
+            }
             _ = setup.stop.changed() => break,
         };
         let outcome = match received {
@@ -100,6 +111,26 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
         publish(&setup, position, ProjectorState::Live);
     }
     publish(&setup, position, ProjectorState::Stopped);
+}
+
+async fn handle_control(subscriber: &mut dyn Subscriber, setup: &DriverSetup, control: Control) {
+    match control {
+        Control::Retry { position, reply } => {
+            let outcome = async {
+                let event = setup.store.read_all(position, 1, None).await.map_err(|e| e.to_string())?;
+                let event = event.into_iter().find(|e| e.position == position).ok_or_else(|| format!("there is no event at position {position}"))?;
+                subscriber.redeliver(&event).await.map_err(|e| e.to_string())?;
+                setup.parked.remove(super::hub::parked_key(&setup.name, position)).map_err(|e| e.to_string())?;
+                tracing::info!(subscriber = %setup.name, position, "parked event retried successfully");
+                Ok(())
+            }
+            .await;
+            if let Err(error) = &outcome {
+                tracing::warn!(subscriber = %setup.name, position, %error, "retry of a parked event failed");
+            }
+            let _ = reply.send(outcome);
+        }
+    }
 }
 
 fn publish(setup: &DriverSetup, position: Position, state: ProjectorState) {

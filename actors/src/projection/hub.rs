@@ -9,10 +9,10 @@ use std::time::Duration;
 use actix::ArbiterHandle;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use super::driver::{drive, DriverSetup, Progress, RetryPolicy};
+use super::driver::{drive, Control, DriverSetup, Progress, RetryPolicy};
 use super::read_model::{ReadModel, ReadModelHandle, ReadModelSubscriber};
 use super::{ProjectorState, ProjectorStatus, Subscriber, SubscriberKind};
 use crate::codec::decode_bytes;
@@ -48,6 +48,7 @@ pub(crate) struct SubscriberEntry {
     kind: SubscriberKind,
     progress: watch::Receiver<Progress>,
     stop: watch::Sender<bool>,
+    control: mpsc::Sender<Control>,
     rebuilding: Option<watch::Receiver<Progress>>,
     read_model: Option<ReadModelSlot>,
 }
@@ -78,6 +79,30 @@ pub enum RebuildError {
     AlreadyRebuilding(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("local storage failed: {0}")]
+    Local(String),
+}
+
+/// A rebuild's copy of a read model, waiting to replace the serving one.
+struct NewCopy {
+    generation: u64,
+    tree: sled::Tree,
+    progress: watch::Receiver<Progress>,
+    stop: watch::Sender<bool>,
+    control: mpsc::Sender<Control>,
+}
+
+/// Why a parked event could not be retried or skipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParkedError {
+    #[error("no subscriber is named {0:?}")]
+    UnknownSubscriber(String),
+    #[error("{subscriber} has no parked event at position {position}")]
+    NotParked { subscriber: String, position: Position },
+    #[error("the retry failed again: {0}")]
+    FailedAgain(String),
+    #[error("the subscriber is not running")]
+    NotRunning,
     #[error("local storage failed: {0}")]
     Local(String),
 }
@@ -145,8 +170,8 @@ impl Projections {
     }
 
     fn start(&self, name: &str, kind: SubscriberKind, subscriber: Box<dyn Subscriber>, read_model: Option<ReadModelSlot>) {
-        let (progress, stop) = self.spawn(name, subscriber, ProjectorState::CatchingUp, None);
-        let entry = SubscriberEntry { kind, progress, stop, rebuilding: None, read_model };
+        let (progress, stop, control) = self.spawn(name, subscriber, ProjectorState::CatchingUp, None);
+        let entry = SubscriberEntry { kind, progress, stop, control, rebuilding: None, read_model };
         self.inner.entries.lock().insert(name.to_owned(), entry);
     }
 
@@ -156,9 +181,10 @@ impl Projections {
         subscriber: Box<dyn Subscriber>,
         catching_up_as: ProjectorState,
         on_live: Option<oneshot::Sender<()>>,
-    ) -> (watch::Receiver<Progress>, watch::Sender<bool>) {
+    ) -> (watch::Receiver<Progress>, watch::Sender<bool>, mpsc::Sender<Control>) {
         let (progress_tx, progress_rx) = watch::channel(Progress { position: 0, state: catching_up_as });
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (control_tx, control_rx) = mpsc::channel(16);
         let setup = DriverSetup {
             name: name.to_owned(),
             store: self.inner.store.clone(),
@@ -168,9 +194,10 @@ impl Projections {
             parked: self.inner.parked.clone(),
             catching_up_as,
             on_live,
+            control: control_rx,
         };
         self.spawn_task(drive(subscriber, setup));
-        (progress_rx, stop_tx)
+        (progress_rx, stop_tx, control_tx)
     }
 
     fn spawn_task(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -270,7 +297,7 @@ impl Projections {
         self.inner.checkpoints.remove(tree.name()).map_err(local)?;
         let (live_tx, live_rx) = oneshot::channel();
         let subscriber = Box::new(ReadModelSubscriber::new(model, tree.clone(), self.inner.checkpoints.clone()));
-        let (progress, stop) = self.spawn(name, subscriber, ProjectorState::Rebuilding, Some(live_tx));
+        let (progress, stop, control) = self.spawn(name, subscriber, ProjectorState::Rebuilding, Some(live_tx));
         let head = self.inner.store.head().await?;
         let status = {
             let mut entries = self.inner.entries.lock();
@@ -280,19 +307,13 @@ impl Projections {
         };
         let hub = self.clone();
         let name = name.to_owned();
-        self.spawn_task(async move { hub.swap_when_live(name, generation, tree, progress, stop, live_rx).await });
+        let new_copy = NewCopy { generation, tree, progress, stop, control };
+        self.spawn_task(async move { hub.swap_when_live(name, new_copy, live_rx).await });
         Ok(status)
     }
 
-    async fn swap_when_live(
-        self,
-        name: String,
-        generation: u64,
-        tree: sled::Tree,
-        mut progress: watch::Receiver<Progress>,
-        stop: watch::Sender<bool>,
-        live: oneshot::Receiver<()>,
-    ) {
+    async fn swap_when_live(self, name: String, new_copy: NewCopy, live: oneshot::Receiver<()>) {
+        let NewCopy { generation, tree, mut progress, stop, control } = new_copy;
         if live.await.is_err() {
             tracing::error!(read_model = %name, "rebuild stopped before catching up; keeping the current copy");
             if let Some(entry) = self.inner.entries.lock().get_mut(&name) {
@@ -314,6 +335,7 @@ impl Projections {
             slot.generation = generation;
             let old_tree = slot.handle.swap(tree);
             entry.progress = progress;
+            entry.control = control;
             entry.rebuilding = None;
             let old_stop = std::mem::replace(&mut entry.stop, stop);
             old_stop.send_replace(true);
@@ -339,6 +361,39 @@ impl Projections {
         let mut prefix = name.as_bytes().to_vec();
         prefix.push(0);
         self.inner.parked.scan_prefix(prefix).filter_map(|entry| entry.ok()).filter_map(|(_, value)| decode_bytes(&value).ok()).collect()
+    }
+
+    /// Every parked event of every subscriber, by subscriber name.
+    pub fn all_parked(&self) -> Vec<(String, ParkedEvent)> {
+        let names: Vec<String> = self.inner.entries.lock().keys().cloned().collect();
+        names.into_iter().flat_map(|name| self.parked(&name).into_iter().map(move |event| (name.clone(), event))).collect()
+    }
+
+    fn check_parked(&self, name: &str, position: Position) -> Result<mpsc::Sender<Control>, ParkedError> {
+        let control = self.inner.entries.lock().get(name).map(|e| e.control.clone()).ok_or_else(|| ParkedError::UnknownSubscriber(name.to_owned()))?;
+        let parked = self.inner.parked.contains_key(parked_key(name, position)).map_err(|e| ParkedError::Local(e.to_string()))?;
+        if !parked {
+            return Err(ParkedError::NotParked { subscriber: name.to_owned(), position });
+        }
+        Ok(control)
+    }
+
+    /// Applies a parked event again, through the running subscriber; on success it is no longer
+    /// parked, on failure it stays parked with the new error.
+    pub async fn retry_parked(&self, name: &str, position: Position) -> Result<(), ParkedError> {
+        let control = self.check_parked(name, position)?;
+        let (reply, answer) = oneshot::channel();
+        control.send(Control::Retry { position, reply }).await.map_err(|_| ParkedError::NotRunning)?;
+        answer.await.map_err(|_| ParkedError::NotRunning)?.map_err(ParkedError::FailedAgain)
+    }
+
+    /// Gives up on a parked event for good: it is no longer listed (its subscriber moved past it
+    /// when it was parked).
+    pub fn skip_parked(&self, name: &str, position: Position) -> Result<(), ParkedError> {
+        self.check_parked(name, position)?;
+        self.inner.parked.remove(parked_key(name, position)).map_err(|e| ParkedError::Local(e.to_string()))?;
+        tracing::info!(subscriber = name, position, "parked event skipped");
+        Ok(())
     }
 
     /// Tells every subscriber to stop after its current batch.

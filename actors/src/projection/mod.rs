@@ -14,7 +14,7 @@ use crate::event::{Position, RecordedEvent};
 use crate::store::StoreError;
 
 pub use driver::RetryPolicy;
-pub use hub::{ParkedEvent, Projections, RebuildError, WaitFor, WaitTimeout};
+pub use hub::{ParkedError, ParkedEvent, Projections, RebuildError, WaitFor, WaitTimeout};
 pub(crate) use reactor::Reaction;
 pub use reactor::{EventHandler, ProcessManager, ReactorSubscriber};
 pub use read_model::{decode_value, ReadModel, ReadModelHandle, ReadModelSubscriber, ReadModelTx};
@@ -86,6 +86,10 @@ pub trait Subscriber: Send + 'static {
 
     /// Moves the checkpoint past `event` without applying it: the event was parked.
     fn skip(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError>;
+
+    /// Applies an event the checkpoint has already passed (an admin retrying a parked event),
+    /// leaving the checkpoint where it is.
+    async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError>;
 }
 
 /// Reads a big-endian position stored under `key`; 0 when absent.

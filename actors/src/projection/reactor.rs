@@ -130,4 +130,15 @@ impl Subscriber for ReactorSubscriber {
     fn skip(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
         self.save_checkpoint(event.position, None)
     }
+
+    async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        let done = self.done_key(event);
+        if self.tree.contains_key(&done)? {
+            return Ok(());
+        }
+        self.reaction.run(event).await?;
+        self.tree.insert(done, &[][..])?;
+        self.tree.flush_async().await?;
+        Ok(())
+    }
 }

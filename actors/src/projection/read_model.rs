@@ -123,6 +123,13 @@ impl Subscriber for ReadModelSubscriber {
     fn skip(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
         ReadModelTx::new(&self.tree).commit(&self.checkpoints, event.position)
     }
+
+    async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        let checkpoint = self.checkpoint()?;
+        let mut tx = ReadModelTx::new(&self.tree);
+        self.model.apply(&mut tx, event)?;
+        tx.commit(&self.checkpoints, checkpoint)
+    }
 }
 
 /// What queries read: the tree of a read model's current copy, swapped atomically by a rebuild.

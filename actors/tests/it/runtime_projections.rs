@@ -155,6 +155,8 @@ struct Mailer {
     attempts: Arc<AtomicU32>,
     failures: u32,
     poison: Option<&'static str>,
+    /// Once set, the poison no longer fails (the bug was fixed).
+    healed: Arc<AtomicBool>,
 }
 
 #[async_trait]
@@ -168,7 +170,8 @@ impl EventHandler for Mailer {
             AccountEvent::Opened { owner } => owner,
             _ => String::new(),
         };
-        if self.attempts.fetch_add(1, Ordering::SeqCst) < self.failures || self.poison == Some(owner.as_str()) {
+        let poisoned = self.poison == Some(owner.as_str()) && !self.healed.load(Ordering::SeqCst);
+        if self.attempts.fetch_add(1, Ordering::SeqCst) < self.failures || poisoned {
             return Err(ProjectionError::failed(std::io::Error::other("mail server down")));
         }
         self.sent.lock().push(event.event_id);
@@ -300,4 +303,29 @@ async fn a_process_manager_chains_causation_and_never_applies_a_command_twice() 
     assert_eq!(test.events().await.len(), 2);
     let (state, _) = test.runtime().state_at::<Account>(id, None).await.unwrap().unwrap();
     assert_eq!(state.balance, 1);
+}
+
+#[actix_rt::test]
+async fn an_admin_can_retry_a_parked_event_once_the_cause_is_fixed_or_skip_it() {
+    let mailer = Mailer { poison: Some("ada"), ..Mailer::default() };
+    let handler = mailer.clone();
+    let test = TestRuntime::start(move |b: RuntimeBuilder| {
+        b.aggregate::<Account>(AggregateConfig::default()).retry_policy(fast_retries(1)).handler("mailer", handler.clone(), StartFrom::Beginning)
+    })
+    .await;
+    test.send::<Account>(Uuid::new_v4(), open("ada")).await.unwrap();
+    test.send::<Account>(Uuid::new_v4(), open("ada")).await.unwrap();
+    test.settle().await;
+    let projections = test.runtime().projections();
+    assert_eq!(projections.parked("mailer").len(), 2);
+    // Still broken: the retry fails and the event stays parked.
+    assert!(matches!(projections.retry_parked("mailer", 1).await, Err(actors::projection::ParkedError::FailedAgain(_))));
+    mailer.healed.store(true, Ordering::SeqCst);
+    projections.retry_parked("mailer", 1).await.unwrap();
+    assert_eq!(mailer.sent.lock().len(), 1);
+    projections.skip_parked("mailer", 2).unwrap();
+    assert!(projections.parked("mailer").is_empty());
+    assert_eq!(mailer.sent.lock().len(), 1, "a skipped event is not applied");
+    assert!(projections.retry_parked("mailer", 2).await.is_err(), "nothing is parked there any more");
+    assert_eq!(projections.statuses().await.unwrap()[0].parked, 0);
 }

@@ -28,6 +28,17 @@ impl AggregateType {
         }
     }
 
+    /// The enum value as GraphQL spells it.
+    pub fn graphql_name(self) -> &'static str {
+        match self {
+            AggregateType::Member => "MEMBER",
+            AggregateType::Course => "COURSE",
+            AggregateType::Booking => "BOOKING",
+            AggregateType::Payment => "PAYMENT",
+            AggregateType::EmailClaim => "EMAIL_CLAIM",
+        }
+    }
+
     pub fn from_stream_type(name: &str) -> Option<Self> {
         [AggregateType::Member, AggregateType::Course, AggregateType::Booking, AggregateType::Payment, AggregateType::EmailClaim]
             .into_iter()

@@ -26,7 +26,6 @@ async fn it_should_write_an_rfc_5322_file_named_after_the_message_id() {
     mailer.send(message("Your booking is confirmed")).await.expect("sent");
 
     let text = std::fs::read_to_string(mailer.path_of(Uuid::from_u128(7))).expect("the file exists");
-    eprintln!("{text:?}");
     let (headers, _body) = text.split_once("\r\n\r\n").expect("a blank line ends the headers");
     for expected in [
         "From: Konnektid <no-reply@konnektid.local>",

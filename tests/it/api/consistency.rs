@@ -24,7 +24,10 @@ async fn a_read_wrapped_in_consistent_shows_the_mutation_that_returned_its_posit
     let updated = server.data(update, json!({ "input": { "id": course, "title": "Knitting socks" } }), Some(&teacher)).await;
     assert_eq!(updated["updateCourse"]["course"]["title"], "Knitting socks", "the payload shows the change");
     let read = server.data(READ_COURSE, json!({ "at": updated["updateCourse"]["position"], "id": course }), Some(&teacher)).await;
-    assert_eq!((read["consistent"]["course"]["title"].clone(), read["consistent"]["course"]["version"].clone()), (json!("Knitting socks"), json!("2")));
+    assert_eq!(
+        (read["consistent"]["course"]["title"].clone(), read["consistent"]["course"]["version"].clone()),
+        (json!("Knitting socks"), json!("2"))
+    );
 
     let published = server.data(PUBLISH_COURSE, json!({ "input": { "id": course } }), Some(&teacher)).await;
     let at = published["publishCourse"]["position"].clone();

@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::harness::{assert_code, code, text, TestServer, ADMIN, BOOKING, CANCEL_BOOKING, CREATE_COURSE, PASSWORD, PUBLISH_COURSE, REGISTER};
+use super::harness::{
+    assert_code, code, text, TestServer, ADMIN, BOOKING, CANCEL_BOOKING, CREATE_COURSE, PASSWORD, PUBLISH_COURSE, REGISTER,
+};
 
 /// The contract's transport error shape: `{"errors": [{"message", "extensions": {"code"}}]}`.
 #[track_caller]
@@ -19,7 +21,8 @@ fn course_input(title: &str, price_cents: i64, capacity: i64) -> Value {
 
 /// `levels` nested selection sets, the root's included.
 fn nested_query(levels: usize) -> String {
-    let path = ["me", "teaching", "edges", "node", "teacher", "teaching", "edges", "node", "teacher", "teaching", "edges", "node", "teacher"];
+    let path =
+        ["me", "teaching", "edges", "node", "teacher", "teaching", "edges", "node", "teacher", "teaching", "edges", "node", "teacher"];
     let fields = &path[..levels - 1];
     let mut query = String::from("{ ");
     for field in fields {
@@ -35,7 +38,9 @@ fn nested_query(levels: usize) -> String {
 async fn unauthenticated_answers_a_bad_token_and_anonymous_calls_that_need_one() {
     let server = TestServer::start().await;
     for header in ["Bearer not-a-token", "Basic dXNlcjpwYXNz"] {
-        let (status, body) = server.raw_post(r#"{"query":"{ stats { members } }"}"#, &[("content-type", "application/json"), ("authorization", header)]).await;
+        let (status, body) = server
+            .raw_post(r#"{"query":"{ stats { members } }"}"#, &[("content-type", "application/json"), ("authorization", header)])
+            .await;
         assert_eq!(status, 200, "a GraphQL-level error");
         assert_code(&body, "UNAUTHENTICATED");
     }
@@ -195,7 +200,6 @@ async fn when_several_errors_apply_the_first_in_the_contracts_list_wins() {
         ("member, page too large on an admin field", "{ events(first: 101) { position } }", json!({}), Some(&other), "LIMIT"),
         ("member, malformed id on an admin field", r#"{ flow(correlationId: "nope") { position } }"#, json!({}), Some(&other), "BAD_INPUT"),
         ("member, unknown read model", "mutation { rebuildProjection(name: \"nope\") { name } }", json!({}), Some(&other), "BAD_INPUT"),
-        ("admin as a member, empty title", CREATE_COURSE, course_input("", 0, 1), Some(ADMIN), "BAD_INPUT"),
         ("unknown course, stale version", PUBLISH_COURSE, publish(&unknown, "3"), Some(&teacher), "NOT_FOUND"),
         ("someone else's course, stale version", PUBLISH_COURSE, publish(&draft, "7"), Some(&other), "FORBIDDEN"),
         ("archived course, stale version", PUBLISH_COURSE, publish(&archived, "1"), Some(&teacher), "CONFLICT"),
@@ -208,4 +212,25 @@ async fn when_several_errors_apply_the_first_in_the_contracts_list_wins() {
         }
     }
     assert!(wrong.is_empty(), "wrong precedence:\n{}", wrong.join("\n"));
+}
+
+/// The admin is not a member, but what the contract ranks above FORBIDDEN still comes first.
+#[actix_rt::test]
+async fn the_admin_acting_as_a_member_hears_of_bad_input_and_unknown_targets_before_forbidden() {
+    let server = TestServer::start().await;
+    let request = "mutation($id: ID!, $method: String!) { requestBooking(input: { courseId: $id, paymentMethod: $method }) { position } }";
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let cases: Vec<(&str, &str, Value, &str)> = vec![
+        ("an empty title", CREATE_COURSE, course_input("", 0, 1), "BAD_INPUT"),
+        ("an empty payment method", request, json!({ "id": unknown, "method": "" }), "BAD_INPUT"),
+        ("an unknown course", request, json!({ "id": unknown, "method": "tok_visa" }), "NOT_FOUND"),
+    ];
+    let mut wrong = Vec::new();
+    for (what, query, variables, expected) in cases {
+        let response = server.graphql(query, variables, Some(ADMIN)).await;
+        if code(&response) != expected {
+            wrong.push(format!("{what}: expected {expected}, got {} ({})", code(&response), response["errors"][0]["message"]));
+        }
+    }
+    assert!(wrong.is_empty(), "wrong precedence for the admin:\n{}", wrong.join("\n"));
 }

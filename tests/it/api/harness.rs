@@ -3,7 +3,6 @@
 //! through the API, except the e-mail outbox, which is a directory by design.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -124,8 +123,7 @@ impl TestServer {
         if let Some(token) = token {
             request = request.insert_header(("Authorization", format!("Bearer {token}")));
         }
-        let mut response =
-            request.send_json(&json!({ "query": query, "variables": variables })).await.expect("the server answers");
+        let mut response = request.send_json(&json!({ "query": query, "variables": variables })).await.expect("the server answers");
         assert_eq!(response.status().as_u16(), 200, "GraphQL requests are answered with HTTP 200");
         response.json::<Value>().limit(16 << 20).await.expect("a JSON response")
     }
@@ -154,8 +152,7 @@ impl TestServer {
     pub async fn get(&self, path: &str) -> (u16, String, String) {
         let mut response = self.client.get(self.url(path)).send().await.expect("the server answers");
         let status = response.status().as_u16();
-        let content_type =
-            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
         let body = response.body().limit(16 << 20).await.expect("a body");
         (status, content_type, String::from_utf8_lossy(&body).into_owned())
     }
@@ -214,7 +211,9 @@ impl TestServer {
         let mut count = 0;
         loop {
             let from = (count + 1).to_string();
-            let page = self.data("query($from: String) { events(fromPosition: $from, first: 100) { position } }", json!({ "from": from }), Some(ADMIN)).await;
+            let page = self
+                .data("query($from: String) { events(fromPosition: $from, first: 100) { position } }", json!({ "from": from }), Some(ADMIN))
+                .await;
             let length = page["events"].as_array().expect("a list").len();
             count += length;
             if length < 100 {
@@ -262,18 +261,6 @@ impl TestServer {
     pub fn mails(&self) -> Vec<String> {
         let dir = self.data.path().join("outbox");
         self.outbox().keys().map(|name| std::fs::read_to_string(dir.join(name)).expect("a readable message")).collect()
-    }
-}
-
-/// Polls `check` until it answers `Some`, or fails with `what` after the deadline.
-pub async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut check: impl FnMut() -> F) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
-        actix_rt::time::sleep(POLL).await;
     }
 }
 

@@ -37,7 +37,13 @@ async fn flow_returns_the_whole_causal_chain_of_a_booking_in_position_order() {
         flow.iter().map(|e| (e["aggregate"].as_str().unwrap_or_default(), e["aggregateId"].as_str().unwrap_or_default())).collect();
     assert_eq!(
         aggregates,
-        [("BOOKING", booking.as_str()), ("COURSE", course.as_str()), ("BOOKING", booking.as_str()), ("PAYMENT", booking.as_str()), ("BOOKING", booking.as_str())]
+        [
+            ("BOOKING", booking.as_str()),
+            ("COURSE", course.as_str()),
+            ("BOOKING", booking.as_str()),
+            ("PAYMENT", booking.as_str()),
+            ("BOOKING", booking.as_str())
+        ]
     );
     assert!(flow.iter().all(|e| e["data"].is_object()), "each event's data is a JSON object: {flow:#?}");
 
@@ -83,7 +89,10 @@ async fn a_course_stream_travels_back_to_its_draft_and_only_its_teacher_and_the_
 
     for token in [teacher.as_str(), ADMIN] {
         let stream = server.data(STREAM, json!({ "id": course }), Some(token)).await["stream"].clone();
-        assert_eq!((stream["aggregate"].clone(), stream["id"].clone(), stream["version"].clone()), (json!("COURSE"), json!(course), json!("2")));
+        assert_eq!(
+            (stream["aggregate"].clone(), stream["id"].clone(), stream["version"].clone()),
+            (json!("COURSE"), json!(course), json!("2"))
+        );
         assert_eq!(stream["first"]["status"], "DRAFT", "version 1 is the draft: {stream:#}");
         assert_eq!(stream["latest"]["status"], "PUBLISHED");
         assert_eq!(stream["first"]["title"], "Sourdough basics");

@@ -83,7 +83,12 @@ fn optional(value: &InputValue<'static, String>) -> bool {
 }
 
 /// Compares input values (arguments or input fields) of `owner`.
-fn compare_inputs(owner: &str, contract: &[InputValue<'static, String>], served: &[InputValue<'static, String>], problems: &mut Vec<String>) {
+fn compare_inputs(
+    owner: &str,
+    contract: &[InputValue<'static, String>],
+    served: &[InputValue<'static, String>],
+    problems: &mut Vec<String>,
+) {
     for expected in contract {
         match served.iter().find(|s| s.name == expected.name) {
             None => problems.push(format!("{owner}({}: {}) is missing", expected.name, expected.value_type)),
@@ -129,10 +134,8 @@ fn differences(contract: &Schema, served: &Schema) -> Vec<String> {
                         None => problems.push(format!("{name}.{}: {} is missing", field.name, field.field_type)),
                         Some(served_field) => {
                             if served_field.field_type != field.field_type {
-                                problems.push(format!(
-                                    "{name}.{} is {} instead of {}",
-                                    field.name, served_field.field_type, field.field_type
-                                ));
+                                problems
+                                    .push(format!("{name}.{} is {} instead of {}", field.name, served_field.field_type, field.field_type));
                             }
                             let owner = format!("{name}.{}", field.name);
                             compare_inputs(&owner, &field.arguments, &served_field.arguments, &mut problems);
@@ -174,10 +177,8 @@ fn the_served_schema_serves_everything_the_contract_promises() {
 #[test]
 fn the_comparison_notices_what_is_missing_or_different() {
     let contract = parse("type Query { a(first: Int = 20): [String!]! b: Int } enum E { X Y } input I { k: ID! }", "a contract");
-    let served = parse(
-        "type Query { a(first: Int = 10, extra: Int!): [String]! } enum E { X } input I { k: ID, more: String! }",
-        "a served schema",
-    );
+    let served =
+        parse("type Query { a(first: Int = 10, extra: Int!): [String]! } enum E { X } input I { k: ID, more: String! }", "a served schema");
     let problems = differences(&contract, &served);
     assert_eq!(
         problems,

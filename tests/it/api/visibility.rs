@@ -24,7 +24,12 @@ async fn a_members_email_is_shown_only_to_itself_and_the_admin() {
     let me = server.data("{ me { id email displayName } }", json!({}), Some(&alice)).await;
     assert_eq!(me["me"], json!({ "id": alice_id, "email": "alice@example.org", "displayName": "Alice" }), "trimmed and lower-case");
     let query = "query($id: ID!) { member(id: $id) { id email displayName } }";
-    for (token, expected) in [(Some(alice.as_str()), json!("alice@example.org")), (Some(ADMIN), json!("alice@example.org")), (Some(&bob), Value::Null), (None, Value::Null)] {
+    for (token, expected) in [
+        (Some(alice.as_str()), json!("alice@example.org")),
+        (Some(ADMIN), json!("alice@example.org")),
+        (Some(&bob), Value::Null),
+        (None, Value::Null),
+    ] {
         let member = server.data(query, json!({ "id": alice_id }), token).await;
         assert_eq!(member["member"]["email"], expected, "{token:?}");
         assert_eq!(member["member"]["displayName"], "Alice", "a profile is public");
@@ -78,7 +83,7 @@ async fn bookings_lists_only_what_the_caller_may_see() {
     let second_booking = text(&server.request_booking(&second, &course, "tok_visa").await["booking"]["id"]);
     server.wait_settled().await;
 
-        assert_eq!(ids(&list(&server, &first, None).await), vec![first_booking.clone()]);
+    assert_eq!(ids(&list(&server, &first, None).await), vec![first_booking.clone()]);
     assert_eq!(ids(&list(&server, &second, None).await), vec![second_booking.clone()]);
     assert_eq!(ids(&list(&server, &first, Some(&second_id)).await), Vec::<String>::new(), "another's bookings are left out");
     assert_eq!(list(&server, &bystander, None).await["totalCount"], 0);

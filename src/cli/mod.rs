@@ -1,0 +1,179 @@
+//! The command line: `serve` and `schema`, and the operator's commands that work on a data
+//! directory while no server holds it (they refuse with a clear message while one does).
+
+mod events;
+mod maintenance;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use actors::{SledStore, SledStoreConfig};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "konnektid", version, about = "Konnektid: an event-sourced marketplace for teaching and learning skills")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command that touches a data directory takes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Common {
+    /// The configuration file (default: ./config.toml when it exists, else built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the data lives (overrides storage.data_dir).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the GraphQL API.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on (overrides server.bind).
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<String>,
+    },
+    /// Print the GraphQL schema the server serves (SDL).
+    Schema,
+    /// Print the event log as NDJSON, one event per line.
+    Events {
+        #[command(flatten)]
+        common: Common,
+        /// First global position to print.
+        #[arg(long, value_name = "P", default_value_t = 1)]
+        from: u64,
+        /// Only one stream, as TYPE:ID (e.g. course:1b4e28ba-2fa1-11d2-883f-0016d3cca427).
+        #[arg(long, value_name = "TYPE:ID")]
+        stream: Option<String>,
+        /// Keep printing events as they are committed.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Rebuild read models from the whole log.
+    Rebuild {
+        #[command(flatten)]
+        common: Common,
+        /// The read model to rebuild (members, courses, bookings, payments, stats, flows).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Rebuild every read model.
+        #[arg(long)]
+        all: bool,
+    },
+    /// List the events subscribers gave up on; retry or skip one.
+    Parked {
+        #[command(flatten)]
+        common: Common,
+        /// Apply SUBSCRIBER:POSITION again.
+        #[arg(long, value_name = "SUBSCRIBER:POSITION", conflicts_with = "skip")]
+        retry: Option<String>,
+        /// Give up on SUBSCRIBER:POSITION for good.
+        #[arg(long, value_name = "SUBSCRIBER:POSITION")]
+        skip: Option<String>,
+    },
+}
+
+/// A failed command: its message, and the exit code (2: bad usage or input, 1: anything else).
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl CliError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self { message: message.into(), code: 2 }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self { message: message.into(), code: 1 }
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for CliError {
+    fn from(error: E) -> Self {
+        CliError::failed(error.to_string())
+    }
+}
+
+/// Loads the configuration the way `serve` does.
+pub fn load_config(common: &Common) -> Result<Config, CliError> {
+    let default_file = PathBuf::from("config.toml");
+    let file = common.config.clone().or_else(|| default_file.exists().then_some(default_file));
+    let mut config = Config::load(file.as_deref(), std::env::vars()).map_err(|e| CliError::usage(e.to_string()))?;
+    if let Some(dir) = &common.data_dir {
+        config.storage.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+/// The store directory inside a data directory.
+pub fn store_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("db")
+}
+
+/// Opens the event store of a data directory directly (no runtime), refusing clearly when a
+/// server holds it.
+pub fn open_store(config: &Config) -> Result<Arc<SledStore>, CliError> {
+    let dir = store_dir(&config.storage.data_dir);
+    let store_config = SledStoreConfig { fsync: config.storage.fsync, ..SledStoreConfig::default() };
+    SledStore::open(&dir, store_config).map(Arc::new).map_err(|error| in_use_or(error.to_string(), &config.storage.data_dir))
+}
+
+/// Turns sled's lock error into the message an operator can act on.
+pub fn in_use_or(message: String, data_dir: &Path) -> CliError {
+    if message.contains("lock") || message.contains("WouldBlock") || message.contains("temporarily unavailable") {
+        CliError::failed(format!("the data directory {} is in use by a running server: stop it first", data_dir.display()))
+    } else {
+        CliError::failed(message)
+    }
+}
+
+/// Runs a command to its exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let outcome = match cli.command {
+        Command::Schema => {
+            println!("{}", crate::api::sdl());
+            Ok(())
+        }
+        Command::Serve { common, bind } => serve(common, bind),
+        Command::Events { common, from, stream, follow } => events::run(&common, from, stream.as_deref(), follow),
+        Command::Rebuild { common, name, all } => maintenance::rebuild(&common, name.as_deref(), all),
+        Command::Parked { common, retry, skip } => maintenance::parked(&common, retry.as_deref(), skip.as_deref()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("konnektid: {}", error.message);
+            ExitCode::from(error.code)
+        }
+    }
+}
+
+pub fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if config.log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
+fn serve(common: Common, bind: Option<String>) -> Result<(), CliError> {
+    let mut config = load_config(&common)?;
+    if let Some(bind) = bind {
+        config.server.bind = bind;
+    }
+    init_logging(&config);
+    actix_web::rt::System::new().block_on(async move {
+        let listener = std::net::TcpListener::bind(&config.server.bind).map_err(|e| CliError::failed(format!("cannot listen on {}: {e}", config.server.bind)))?;
+        let app = crate::app::App::open(&config).await.map_err(|e| in_use_or(e.to_string(), &config.storage.data_dir))?;
+        crate::server::run(app, listener).await.map_err(|e| CliError::failed(e.to_string()))
+    })
+}
