@@ -1,9 +1,9 @@
 //! Konnektid: an event-sourced marketplace where members teach and learn skills.
 pub mod api;
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod projections;
 pub mod server;
 pub mod services;
-pub mod cli;

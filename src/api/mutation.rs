@@ -61,6 +61,21 @@ async fn booking_payload(context: &Context, committed: Committed) -> Result<Book
     Ok(BookingPayload { booking: BookingObject(booking), position: committed.position.to_string(), events: events(&committed) })
 }
 
+fn parked_error(error: actors::projection::ParkedError) -> AppError {
+    use actors::projection::ParkedError;
+    match error {
+        ParkedError::UnknownSubscriber(_) => AppError::BadInput(error.to_string()),
+        ParkedError::NotParked { .. } => AppError::NotFound(error.to_string()),
+        ParkedError::FailedAgain(_) => AppError::RuleViolation(error.to_string()),
+        ParkedError::NotRunning | ParkedError::Local(_) => AppError::internal("a parked event could not be handled", error),
+    }
+}
+
+async fn status_of(context: &Context, subscriber: &str) -> Result<ProjectionStatusObject, AppError> {
+    let statuses = context.app.runtime().projections().statuses().await.map_err(|e| AppError::internal("could not read statuses", e))?;
+    statuses.into_iter().find(|s| s.name == subscriber).map(ProjectionStatusObject).ok_or_else(|| AppError::BadInput(format!("no subscriber is named {subscriber:?}")))
+}
+
 #[graphql_object(context = Context)]
 impl Mutation {
     async fn register_member(context: &Context, input: RegisterMemberInput) -> Result<AuthPayload, AppError> {
@@ -152,6 +167,23 @@ impl Mutation {
         let committed =
             context.app.cancel_booking(context.caller, booking_id, input.reason, expected, input.idempotency_key.as_deref()).await?;
         booking_payload(context, committed).await
+    }
+
+    /// Admin: applies a parked event again (after its cause was fixed); on success it is no longer parked.
+    async fn retry_parked_event(context: &Context, subscriber: String, position: String) -> Result<ProjectionStatusObject, AppError> {
+        context.admin()?;
+        let position = parse_u64(&position, "position")?;
+        let projections = context.app.runtime().projections();
+        projections.retry_parked(&subscriber, position).await.map_err(parked_error)?;
+        status_of(context, &subscriber).await
+    }
+
+    /// Admin: gives up on a parked event for good.
+    async fn skip_parked_event(context: &Context, subscriber: String, position: String) -> Result<ProjectionStatusObject, AppError> {
+        context.admin()?;
+        let position = parse_u64(&position, "position")?;
+        context.app.runtime().projections().skip_parked(&subscriber, position).map_err(parked_error)?;
+        status_of(context, &subscriber).await
     }
 
     /// Admin: rebuilds one read model from the whole event log. Returns at once with state REBUILDING;

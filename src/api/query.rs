@@ -8,7 +8,7 @@ use juniper::{graphql_object, ID};
 
 use super::objects::{
     AggregateType, BookingConnection, BookingObject, BookingStatusValue, CourseConnection, CourseFilterInput, CourseObject, MemberObject,
-    PaymentObject, ProjectionStatusObject, RecordedEventObject, StatsObject, StreamObject,
+    ParkedEventObject, PaymentObject, ProjectionStatusObject, RecordedEventObject, StatsObject, StreamObject,
 };
 use super::{parse_id, parse_u64, Context};
 use crate::app::{AppError, Caller};
@@ -157,6 +157,17 @@ impl Query {
             .await
             .map_err(|e| AppError::internal("could not read projection statuses", e))?;
         Ok(statuses.into_iter().map(ProjectionStatusObject).collect())
+    }
+
+    /// Admin: the events subscribers gave up on after their retries (dead letters), of one subscriber or all.
+    fn parked_events(context: &Context, subscriber: Option<String>) -> Result<Vec<ParkedEventObject>, AppError> {
+        context.admin()?;
+        let projections = context.app.runtime().projections();
+        let parked = match subscriber {
+            Some(name) => projections.parked(&name).into_iter().map(|parked| (name.clone(), parked)).collect(),
+            None => projections.all_parked(),
+        };
+        Ok(parked.into_iter().map(|(subscriber, parked)| ParkedEventObject { subscriber, parked }).collect())
     }
 
     /// Waits until every read model has applied `minPosition`, then answers the nested query. TIMEOUT after `timeoutMs`.

@@ -48,7 +48,8 @@ pub fn rebuild(common: &Common, name: Option<&str>, all: bool) -> Result<(), Cli
             let bar = progress(head, &name);
             loop {
                 let statuses = app.runtime().projections().statuses().await.map_err(CliError::from)?;
-                let status = statuses.into_iter().find(|s| s.name == name).ok_or_else(|| CliError::failed(format!("{name} disappeared")))?;
+                let status =
+                    statuses.into_iter().find(|s| s.name == name).ok_or_else(|| CliError::failed(format!("{name} disappeared")))?;
                 bar.set_position(status.position.min(head));
                 if status.state == ProjectorState::Live && status.position >= head {
                     break;
@@ -66,7 +67,8 @@ pub fn rebuild(common: &Common, name: Option<&str>, all: bool) -> Result<(), Cli
 }
 
 fn parse_target(target: &str) -> Result<(String, u64), CliError> {
-    let (name, position) = target.rsplit_once(':').ok_or_else(|| CliError::usage(format!("expected SUBSCRIBER:POSITION, not {target:?}")))?;
+    let (name, position) =
+        target.rsplit_once(':').ok_or_else(|| CliError::usage(format!("expected SUBSCRIBER:POSITION, not {target:?}")))?;
     let position = position.parse().map_err(|_| CliError::usage(format!("{position:?} is not a position")))?;
     Ok((name.to_owned(), position))
 }

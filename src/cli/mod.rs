@@ -172,7 +172,8 @@ fn serve(common: Common, bind: Option<String>) -> Result<(), CliError> {
     }
     init_logging(&config);
     actix_web::rt::System::new().block_on(async move {
-        let listener = std::net::TcpListener::bind(&config.server.bind).map_err(|e| CliError::failed(format!("cannot listen on {}: {e}", config.server.bind)))?;
+        let listener = std::net::TcpListener::bind(&config.server.bind)
+            .map_err(|e| CliError::failed(format!("cannot listen on {}: {e}", config.server.bind)))?;
         let app = crate::app::App::open(&config).await.map_err(|e| in_use_or(e.to_string(), &config.storage.data_dir))?;
         crate::server::run(app, listener).await.map_err(|e| CliError::failed(e.to_string()))
     })

@@ -114,6 +114,15 @@ impl Subscriber for ReadModelSubscriber {
     async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
         let mut tx = ReadModelTx::new(&self.tree);
         for event in events {
+            let _span = tracing::trace_span!(
+                "apply",
+                read_model = %String::from_utf8_lossy(&self.tree.name()),
+                event_type = %event.event_type,
+                position = event.position,
+                aggregate_id = %event.stream.aggregate_id,
+                correlation_id = %event.correlation_id,
+            )
+            .entered();
             self.model.apply(&mut tx, event)?;
         }
         let last = events.last().map_or(0, |e| e.position);

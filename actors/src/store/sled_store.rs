@@ -11,6 +11,9 @@
 //! against the stream versions, writes them as one batch, flushes once (plus `fdatasync`, since
 //! sled's own flush survives a process crash but not a power loss), then answers them all.
 //! Aggregates decide concurrently and hold no lock while they do.
+//!
+//! A restore ([`SledStore::import`], in `sled_store/import.rs`) goes through the same writer, so
+//! positions stay its own.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -21,11 +24,16 @@ use std::time::Instant;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{Appended, CommittedBatch, Conflict, EventStore, Snapshot, StoreError};
 use crate::codec::{decode_bytes, encode_bytes};
 use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
+
+mod import;
+
+pub use import::ImportError;
 
 const EVENT: u8 = b'E';
 const POSITION: u8 = b'P';
@@ -53,6 +61,12 @@ impl Default for SledStoreConfig {
     }
 }
 
+/// What the writer thread is asked to do.
+enum Request {
+    Append(AppendRequest),
+    Import(import::ImportRequest),
+}
+
 struct AppendRequest {
     stream: StreamId,
     expected: ExpectedVersion,
@@ -67,7 +81,7 @@ pub struct SledStore {
     db: sled::Db,
     log: sled::Tree,
     snapshots: sled::Tree,
-    writer: mpsc::Sender<AppendRequest>,
+    writer: mpsc::Sender<Request>,
     bus: broadcast::Sender<CommittedBatch>,
 }
 
@@ -215,17 +229,28 @@ struct Writer {
 type Reply = (oneshot::Sender<Result<Result<Appended, Conflict>, StoreError>>, Result<Appended, Conflict>);
 
 impl Writer {
-    fn run(mut self, mut queue: mpsc::Receiver<AppendRequest>) {
-        let mut requests = Vec::with_capacity(self.max_batch);
+    fn run(mut self, mut queue: mpsc::Receiver<Request>) {
+        let mut appends = Vec::with_capacity(self.max_batch);
         while let Some(first) = queue.blocking_recv() {
-            requests.push(first);
-            while requests.len() < self.max_batch {
-                match queue.try_recv() {
-                    Ok(request) => requests.push(request),
-                    Err(_) => break,
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Append(append) => appends.push(append),
+                    Request::Import(import) => {
+                        // Appends queued before the import commit before it, as they came.
+                        if !appends.is_empty() {
+                            self.commit_group(std::mem::take(&mut appends));
+                        }
+                        self.import(import);
+                    }
+                }
+                if appends.len() < self.max_batch {
+                    next = queue.try_recv().ok();
                 }
             }
-            self.commit_group(std::mem::take(&mut requests));
+            if !appends.is_empty() {
+                self.commit_group(std::mem::take(&mut appends));
+            }
         }
         tracing::debug!("event store writer stopped");
     }
@@ -412,10 +437,21 @@ impl EventStore for SledStore {
         events: Vec<NewEvent>,
         context: &CommandContext,
     ) -> Result<Result<Appended, Conflict>, StoreError> {
+        let span = tracing::debug_span!(
+            "append",
+            aggregate_type = %stream.aggregate_type,
+            aggregate_id = %stream.aggregate_id,
+            events = events.len(),
+            correlation_id = %context.correlation_id,
+        );
         let (reply, answer) = oneshot::channel();
         let request = AppendRequest { stream: stream.clone(), expected, events, context: context.clone(), reply };
-        self.writer.send(request).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        async {
+            self.writer.send(request).await.map_err(|_| StoreError::Closed)?;
+            answer.await.map_err(|_| StoreError::Closed)?
+        }
+        .instrument(span)
+        .await
     }
 
     async fn committed_by(&self, command_id: Uuid) -> Result<Option<Vec<RecordedEvent>>, StoreError> {

@@ -208,3 +208,34 @@ impl ProjectionStatusObject {
         i32::try_from(self.0.parked).unwrap_or(i32::MAX)
     }
 }
+
+/// An event a subscriber gave up on after its retries (a dead letter), with the last error.
+pub struct ParkedEventObject {
+    pub subscriber: String,
+    pub parked: actors::projection::ParkedEvent,
+}
+
+#[graphql_object(name = "ParkedEvent", context = Context)]
+impl ParkedEventObject {
+    fn subscriber(&self) -> &str {
+        &self.subscriber
+    }
+
+    fn position(&self) -> String {
+        self.parked.position.to_string()
+    }
+
+    fn event_id(&self) -> ID {
+        id(self.parked.event_id)
+    }
+
+    /// The last error the subscriber met on it.
+    fn error(&self) -> &str {
+        &self.parked.error
+    }
+
+    async fn event(&self, context: &Context) -> Result<Option<RecordedEventObject>, AppError> {
+        let events = context.app.store().read_all(self.parked.position, 1, None).await.map_err(|e| AppError::internal("could not read the log", e))?;
+        Ok(events.into_iter().find(|e| e.position == self.parked.position).map(RecordedEventObject))
+    }
+}

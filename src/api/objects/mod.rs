@@ -11,7 +11,7 @@ pub use catalogue::{CourseConnection, CourseObject, MemberObject};
 pub use enums::{AggregateType, BookingStatusValue, CourseStatusValue, PaymentStatusValue, ProjectionKind, ProjectionStateValue};
 pub use inputs::*;
 pub(crate) use log::event_data;
-pub use log::{ProjectionStatusObject, RecordedEventObject, StreamObject};
+pub use log::{ParkedEventObject, ProjectionStatusObject, RecordedEventObject, StreamObject};
 pub use market::{BookingConnection, BookingObject, PaymentObject, StatsObject};
 pub use payloads::{AuthPayload, BookingPayload, CoursePayload, MemberPayload};
 
