@@ -118,7 +118,10 @@ async fn handle_control(subscriber: &mut dyn Subscriber, setup: &DriverSetup, co
         Control::Retry { position, reply } => {
             let outcome = async {
                 let event = setup.store.read_all(position, 1, None).await.map_err(|e| e.to_string())?;
-                let event = event.into_iter().find(|e| e.position == position).ok_or_else(|| format!("there is no event at position {position}"))?;
+                let event = event
+                    .into_iter()
+                    .find(|e| e.position == position)
+                    .ok_or_else(|| format!("there is no event at position {position}"))?;
                 subscriber.redeliver(&event).await.map_err(|e| e.to_string())?;
                 setup.parked.remove(super::hub::parked_key(&setup.name, position)).map_err(|e| e.to_string())?;
                 tracing::info!(subscriber = %setup.name, position, "parked event retried successfully");

@@ -85,6 +85,13 @@ impl ReactorSubscriber {
         Ok(())
     }
 
+    /// Puts the subscriber at `position`, whatever its checkpoint.
+    pub(crate) fn start_at(&self, position: Position) -> Result<(), ProjectionError> {
+        self.save_checkpoint(position, None)?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
     fn save_checkpoint(&self, position: Position, done: Option<Vec<u8>>) -> Result<(), ProjectionError> {
         let mut batch = sled::Batch::default();
         batch.insert(self.checkpoint_key(), &position.to_be_bytes());

@@ -1,0 +1,220 @@
+//! The set of running subscribers: their status, waiting for them, rebuilding read models and
+//! the events they parked.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::ArbiterHandle;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot, watch};
+
+mod parked;
+mod rebuild;
+
+pub(crate) use parked::parked_key;
+pub use parked::{ParkedError, ParkedEvent};
+pub use rebuild::RebuildError;
+
+use super::driver::{drive, Control, DriverSetup, Progress, RetryPolicy};
+use super::read_model::{ReadModel, ReadModelHandle, ReadModelSubscriber};
+use super::{ProjectorState, ProjectorStatus, Subscriber, SubscriberKind};
+use crate::event::Position;
+use crate::store::{EventStore, StoreError};
+
+struct ReadModelSlot {
+    model: Arc<dyn ReadModel>,
+    handle: ReadModelHandle,
+    generation: u64,
+}
+
+pub(crate) struct SubscriberEntry {
+    kind: SubscriberKind,
+    progress: watch::Receiver<Progress>,
+    stop: watch::Sender<bool>,
+    control: mpsc::Sender<Control>,
+    rebuilding: Option<watch::Receiver<Progress>>,
+    read_model: Option<ReadModelSlot>,
+}
+
+/// Which subscribers a wait is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitFor<'a> {
+    /// Read models only: enough to read your own writes.
+    ReadModels,
+    /// Every subscriber: read models, process managers and handlers.
+    All,
+    One(&'a str),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("subscribers had not reached position {position} after {waited:?}: {behind:?}")]
+pub struct WaitTimeout {
+    pub position: Position,
+    pub waited: Duration,
+    pub behind: Vec<String>,
+}
+
+struct HubInner {
+    entries: Mutex<BTreeMap<String, SubscriberEntry>>,
+    store: Arc<dyn EventStore>,
+    db: sled::Db,
+    generations: sled::Tree,
+    checkpoints: sled::Tree,
+    parked: sled::Tree,
+    retry: RetryPolicy,
+    arbiters: Arc<[ArbiterHandle]>,
+    next_arbiter: AtomicUsize,
+}
+
+/// Handle on every subscriber of the runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct Projections {
+    inner: Arc<HubInner>,
+}
+
+impl Projections {
+    pub(crate) fn new(
+        store: Arc<dyn EventStore>,
+        db: sled::Db,
+        retry: RetryPolicy,
+        arbiters: Arc<[ArbiterHandle]>,
+    ) -> Result<Self, sled::Error> {
+        let generations = db.open_tree("read-model-generations")?;
+        let parked = db.open_tree("parked")?;
+        let checkpoints = db.open_tree("read-model-checkpoints")?;
+        let next_arbiter = AtomicUsize::new(0);
+        let inner = HubInner { entries: Mutex::default(), store, db, generations, checkpoints, parked, retry, arbiters, next_arbiter };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    pub(crate) fn add_read_model(&self, name: &str, model: Arc<dyn ReadModel>, tree: sled::Tree, generation: u64) -> ReadModelHandle {
+        let handle = ReadModelHandle::new(name, tree.clone());
+        let subscriber = ReadModelSubscriber::new(model.clone(), tree, self.inner.checkpoints.clone());
+        let slot = ReadModelSlot { model, handle: handle.clone(), generation };
+        self.start(name, SubscriberKind::ReadModel, Box::new(subscriber), Some(slot));
+        handle
+    }
+
+    pub(crate) fn add(&self, name: &str, kind: SubscriberKind, subscriber: Box<dyn Subscriber>) {
+        self.start(name, kind, subscriber, None);
+    }
+
+    fn start(&self, name: &str, kind: SubscriberKind, subscriber: Box<dyn Subscriber>, read_model: Option<ReadModelSlot>) {
+        let (progress, stop, control) = self.spawn(name, subscriber, ProjectorState::CatchingUp, None);
+        let entry = SubscriberEntry { kind, progress, stop, control, rebuilding: None, read_model };
+        self.inner.entries.lock().insert(name.to_owned(), entry);
+    }
+
+    fn spawn(
+        &self,
+        name: &str,
+        subscriber: Box<dyn Subscriber>,
+        catching_up_as: ProjectorState,
+        on_live: Option<oneshot::Sender<()>>,
+    ) -> (watch::Receiver<Progress>, watch::Sender<bool>, mpsc::Sender<Control>) {
+        let (progress_tx, progress_rx) = watch::channel(Progress { position: 0, state: catching_up_as });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (control_tx, control_rx) = mpsc::channel(16);
+        let setup = DriverSetup {
+            name: name.to_owned(),
+            store: self.inner.store.clone(),
+            progress: progress_tx,
+            stop: stop_rx,
+            retry: self.inner.retry.clone(),
+            parked: self.inner.parked.clone(),
+            catching_up_as,
+            on_live,
+            control: control_rx,
+        };
+        self.spawn_task(drive(subscriber, setup));
+        (progress_rx, stop_tx, control_tx)
+    }
+
+    fn spawn_task(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let arbiters = &self.inner.arbiters;
+        if arbiters.is_empty() {
+            actix_rt::spawn(task);
+        } else {
+            let index = self.inner.next_arbiter.fetch_add(1, Ordering::Relaxed) % arbiters.len();
+            arbiters[index].spawn(task);
+        }
+    }
+
+    /// Every subscriber's status, in name order.
+    pub async fn statuses(&self) -> Result<Vec<ProjectorStatus>, StoreError> {
+        let head = self.inner.store.head().await?;
+        let entries = self.inner.entries.lock();
+        Ok(entries.iter().map(|(name, entry)| self.status_of(name, entry, head)).collect())
+    }
+
+    fn status_of(&self, name: &str, entry: &SubscriberEntry, head: Position) -> ProjectorStatus {
+        // While rebuilding, the status describes the copy being built.
+        let progress = *entry.rebuilding.as_ref().unwrap_or(&entry.progress).borrow();
+        let state = if entry.rebuilding.is_some() { ProjectorState::Rebuilding } else { progress.state };
+        ProjectorStatus {
+            name: name.to_owned(),
+            kind: entry.kind,
+            position: progress.position,
+            lag: head.saturating_sub(progress.position),
+            state,
+            parked: self.parked_count(name),
+        }
+    }
+
+    /// The query handle of a read model.
+    pub fn read_model(&self, name: &str) -> Option<ReadModelHandle> {
+        self.inner.entries.lock().get(name)?.read_model.as_ref().map(|slot| slot.handle.clone())
+    }
+
+    pub fn names(&self) -> Vec<(String, SubscriberKind)> {
+        self.inner.entries.lock().iter().map(|(name, entry)| (name.clone(), entry.kind)).collect()
+    }
+
+    /// Waits until the chosen subscribers have applied `position` (or stopped past it).
+    pub async fn wait_for(&self, position: Position, timeout: Duration, which: WaitFor<'_>) -> Result<(), WaitTimeout> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let pending: Vec<(String, watch::Receiver<Progress>)> = {
+                let entries = self.inner.entries.lock();
+                entries
+                    .iter()
+                    .filter(|(name, entry)| match which {
+                        WaitFor::ReadModels => entry.kind == SubscriberKind::ReadModel,
+                        WaitFor::All => true,
+                        WaitFor::One(one) => name.as_str() == one,
+                    })
+                    .filter(|(_, entry)| entry.progress.borrow().position < position)
+                    .map(|(name, entry)| (name.clone(), entry.progress.clone()))
+                    .collect()
+            };
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let mut swapped = false;
+            for (name, mut progress) in pending {
+                let reached = tokio::time::timeout_at(deadline, progress.wait_for(|p| p.position >= position)).await;
+                match reached {
+                    Ok(Ok(_)) => {}
+                    // The copy stopped (a rebuild swapped it): look the subscriber up again.
+                    Ok(Err(_)) => swapped = true,
+                    Err(_) => {
+                        let behind = vec![name];
+                        return Err(WaitTimeout { position, waited: timeout, behind });
+                    }
+                }
+            }
+            if !swapped {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Tells every subscriber to stop after its current batch.
+    pub fn stop_all(&self) {
+        for entry in self.inner.entries.lock().values() {
+            entry.stop.send_replace(true);
+        }
+    }
+}
