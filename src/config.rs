@@ -17,6 +17,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub mail: MailConfig,
     pub log: LogConfig,
+    pub telemetry: TelemetryConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,6 +128,21 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         Self { format: "human".into(), level: "info".into() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP endpoint spans are exported to, e.g. `http://localhost:4318/v1/traces`;
+    /// empty: no export.
+    pub otlp_endpoint: String,
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self { otlp_endpoint: String::new(), service_name: "konnektid".into() }
     }
 }
 

@@ -7,3 +7,5 @@ pub mod domain;
 pub mod projections;
 pub mod server;
 pub mod services;
+pub mod telemetry;
+pub mod verify;

@@ -12,9 +12,9 @@ use super::{in_use_or, init_logging, load_config, CliError, Common};
 use crate::app::App;
 
 /// Runs `work` against the opened application, then shuts it down.
-fn with_app<T>(common: &Common, work: impl AsyncFnOnce(Arc<App>) -> Result<T, CliError>) -> Result<T, CliError> {
+pub(super) fn with_app<T>(common: &Common, work: impl AsyncFnOnce(Arc<App>) -> Result<T, CliError>) -> Result<T, CliError> {
     let config = load_config(common)?;
-    init_logging(&config);
+    let _telemetry = init_logging(&config);
     actix_web::rt::System::new().block_on(async move {
         let app = App::open(&config).await.map_err(|e| in_use_or(e.to_string(), &config.storage.data_dir))?;
         let outcome = work(app.clone()).await;
