@@ -56,6 +56,7 @@ pub struct RuntimeBuilder {
     reactors: Vec<(String, ReactorSpec, StartFrom)>,
     retry: RetryPolicy,
     workers: usize,
+    reactions_start_at_head: bool,
 }
 
 enum ReactorSpec {
@@ -78,6 +79,7 @@ impl RuntimeBuilder {
             reactors: Vec::new(),
             retry: RetryPolicy::default(),
             workers,
+            reactions_start_at_head: false,
         }
     }
 
@@ -89,6 +91,15 @@ impl RuntimeBuilder {
 
     pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
+        self
+    }
+
+    /// Puts every handler and process manager at the head of the log as it is at start,
+    /// whatever its checkpoint and [`StartFrom`]: nothing committed before the start is acted on.
+    /// For a log restored from a backup, whose history has had its effects already. Read models
+    /// are not affected.
+    pub fn reactions_start_at_head(mut self) -> Self {
+        self.reactions_start_at_head = true;
         self
     }
 
@@ -151,7 +162,9 @@ impl RuntimeBuilder {
                 }
             };
             let subscriber = ReactorSubscriber::new(name.clone(), reaction, reactor_tree.clone());
-            if start == StartFrom::Now {
+            if self.reactions_start_at_head {
+                subscriber.start_at(head)?;
+            } else if start == StartFrom::Now {
                 subscriber.start_at_if_new(head)?;
             }
             projections.add(&name, kind, Box::new(subscriber));

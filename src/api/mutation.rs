@@ -73,7 +73,11 @@ fn parked_error(error: actors::projection::ParkedError) -> AppError {
 
 async fn status_of(context: &Context, subscriber: &str) -> Result<ProjectionStatusObject, AppError> {
     let statuses = context.app.runtime().projections().statuses().await.map_err(|e| AppError::internal("could not read statuses", e))?;
-    statuses.into_iter().find(|s| s.name == subscriber).map(ProjectionStatusObject).ok_or_else(|| AppError::BadInput(format!("no subscriber is named {subscriber:?}")))
+    statuses
+        .into_iter()
+        .find(|s| s.name == subscriber)
+        .map(ProjectionStatusObject)
+        .ok_or_else(|| AppError::BadInput(format!("no subscriber is named {subscriber:?}")))
 }
 
 #[graphql_object(context = Context)]

@@ -7,6 +7,7 @@ mod credentials;
 mod error;
 mod flows;
 mod idempotency;
+mod repair;
 mod secrets;
 mod telemetry;
 
@@ -22,6 +23,7 @@ pub use commands::{Committed, CourseChanges, NewCourse, NewMember, ProfileChange
 pub use credentials::{Credential, Credentials};
 pub use error::{AppError, Refusal};
 pub use idempotency::{IdempotencyKeys, Ticket};
+pub use repair::Repaired;
 pub use telemetry::Unready;
 
 use crate::config::{Config, ServerConfig};
@@ -31,7 +33,7 @@ use crate::domain::email_claim::EmailClaim;
 use crate::domain::member::Member;
 use crate::domain::payment::Payment;
 use crate::projections::{self, ReadModels};
-use crate::services::{self, ServiceDeps, SimulatedGateway};
+use crate::services::{self, PaymentGateway, ServiceDeps, SimulatedGateway};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,15 @@ pub enum StartupError {
     Config(String),
 }
 
+/// How [`App::open_with`] starts the application.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions {
+    /// Put the booking flow, the payment handler and the mailer at the head of the log, so that
+    /// nothing already in it is acted on again: for a log just restored from a backup, whose
+    /// history charged and mailed once already. Read models still build from the beginning.
+    pub skip_history_reactions: bool,
+}
+
 /// The whole application, shared by every request.
 pub struct App {
     runtime: Runtime,
@@ -64,12 +75,19 @@ pub struct App {
     ready_max_lag: u64,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     data_dir: PathBuf,
+    /// The provider the `payments` handler uses; repairs refund through it too.
+    gateway: Arc<dyn PaymentGateway>,
 }
 
 impl App {
     /// Opens (or creates) the data directory and starts everything. Must run inside an actix
     /// system.
     pub async fn open(config: &Config) -> Result<Arc<Self>, StartupError> {
+        Self::open_with(config, OpenOptions::default()).await
+    }
+
+    /// [`App::open`], with options.
+    pub async fn open_with(config: &Config, options: OpenOptions) -> Result<Arc<Self>, StartupError> {
         let metrics = telemetry::recorder();
         let data_dir = config.storage.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| StartupError::DataDir { path: data_dir.clone(), source })?;
@@ -97,8 +115,10 @@ impl App {
             .aggregate::<Booking>(aggregate.clone())
             .aggregate::<Payment>(aggregate);
         let mailer = services::build_mailer(&config.mail, &data_dir)?;
-        let deps = ServiceDeps { store, gateway: Arc::new(SimulatedGateway::new()), mailer };
+        let gateway: Arc<dyn PaymentGateway> = Arc::new(SimulatedGateway::new());
+        let deps = ServiceDeps { store, gateway: gateway.clone(), mailer };
         let builder = projections::register(builder).read_model(flows::NAME, flows::FlowIndex);
+        let builder = if options.skip_history_reactions { builder.reactions_start_at_head() } else { builder };
         let runtime = services::register(builder, deps).start().await?;
         let read_models = ReadModels::from_runtime(&runtime)?;
 
@@ -118,6 +138,7 @@ impl App {
             ready_max_lag: config.runtime.ready_max_lag,
             metrics,
             data_dir,
+            gateway,
         }))
     }
 

@@ -10,13 +10,16 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use actors::{CommandBus, CommandContext, EventHandler, EventStore, ProjectionError, RecordedEvent};
+use actors::{CommandBus, CommandContext, EventHandler, EventStore, Executed, ProjectionError, RecordedEvent};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::reaction::{decode, load, send};
 use crate::domain::booking::{Booking, BookingEvent, BookingStatus};
-use crate::domain::payment::{Payment, PaymentCommand, PaymentEvent, PaymentStatus, RecordCapture, RecordFailure, RefundPayment};
+use crate::domain::payment::{
+    Payment, PaymentCommand, PaymentError, PaymentEvent, PaymentState, PaymentStatus, RecordCapture, RecordFailure, RefundPayment,
+};
 
 /// The subscriber name of [`Payments`].
 pub const PAYMENTS: &str = "payment-gateway";
@@ -175,16 +178,32 @@ impl Payments {
         if payment.status != PaymentStatus::Captured {
             return Ok(());
         }
-        let reference = payment.capture_reference.unwrap_or_default();
-        let refund_reference =
-            self.gateway.refund(booking_id, &reference, payment.amount_cents, &payment.currency).await.map_err(ProjectionError::failed)?;
-        tracing::info!(%booking_id, %refund_reference, "refunded");
-        let record = RefundPayment { provider_reference: refund_reference, at: event.recorded_at };
-        if let Err(refusal) = send::<Payment>(commands, booking_id, record.into(), CommandContext::caused_by(event, PAYMENTS, 0)).await? {
+        let context = CommandContext::caused_by(event, PAYMENTS, 0);
+        if let Err(refusal) = refund_captured(self.gateway.as_ref(), commands, booking_id, &payment, event.recorded_at, context).await? {
             tracing::error!(%booking_id, %refusal, "the payment refused the provider's refund");
         }
         Ok(())
     }
+}
+
+/// Refunds the captured payment of `booking_id` in full through the provider, then records the
+/// refund on the payment aggregate with `context`. The provider refunds a booking once however
+/// often it is asked, so a crash between the two steps is mended by running this again. Shared by
+/// the `payments` handler and `konnektid verify --repair`.
+pub async fn refund_captured(
+    gateway: &dyn PaymentGateway,
+    commands: &CommandBus,
+    booking_id: Uuid,
+    payment: &PaymentState,
+    at: DateTime<Utc>,
+    context: CommandContext,
+) -> Result<Result<Executed<Payment>, PaymentError>, ProjectionError> {
+    let reference = payment.capture_reference.as_deref().unwrap_or_default();
+    let refund_reference =
+        gateway.refund(booking_id, reference, payment.amount_cents, &payment.currency).await.map_err(ProjectionError::failed)?;
+    tracing::info!(%booking_id, %refund_reference, "refunded");
+    let record = RefundPayment { provider_reference: refund_reference, at };
+    send::<Payment>(commands, booking_id, record.into(), context).await
 }
 
 #[async_trait]

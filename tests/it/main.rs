@@ -2,3 +2,5 @@
 
 mod api;
 mod choreography;
+mod cli;
+mod verify;

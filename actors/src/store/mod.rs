@@ -19,7 +19,7 @@ use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, Recorded
 
 pub use follow::follow;
 pub use memory::InMemoryStore;
-pub use sled_store::{SledStore, SledStoreConfig};
+pub use sled_store::{ImportError, SledStore, SledStoreConfig};
 
 /// Events committed together, in position order, as published to live subscribers.
 pub type CommittedBatch = Arc<[RecordedEvent]>;

@@ -413,6 +413,11 @@ impl Writer {
 
     fn write(&self, batch: sled::Batch) -> Result<(), StoreError> {
         self.log.apply_batch(batch).map_err(StoreError::backend)?;
+        self.sync()
+    }
+
+    /// Flushes sled, then the database file itself when `fsync` is on.
+    fn sync(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(StoreError::backend)?;
         if let Some(file) = &self.sync_file {
             file.sync_data().map_err(StoreError::backend)?;
@@ -447,7 +452,7 @@ impl EventStore for SledStore {
         let (reply, answer) = oneshot::channel();
         let request = AppendRequest { stream: stream.clone(), expected, events, context: context.clone(), reply };
         async {
-            self.writer.send(request).await.map_err(|_| StoreError::Closed)?;
+            self.writer.send(Request::Append(request)).await.map_err(|_| StoreError::Closed)?;
             answer.await.map_err(|_| StoreError::Closed)?
         }
         .instrument(span)

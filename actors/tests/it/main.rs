@@ -9,5 +9,6 @@ mod runtime_actors;
 mod runtime_projections;
 mod snapshots;
 mod store_conformance;
+mod store_import;
 mod support;
 mod upcasting;

@@ -310,7 +310,11 @@ async fn an_admin_can_retry_a_parked_event_once_the_cause_is_fixed_or_skip_it() 
     let mailer = Mailer { poison: Some("ada"), ..Mailer::default() };
     let handler = mailer.clone();
     let test = TestRuntime::start(move |b: RuntimeBuilder| {
-        b.aggregate::<Account>(AggregateConfig::default()).retry_policy(fast_retries(1)).handler("mailer", handler.clone(), StartFrom::Beginning)
+        b.aggregate::<Account>(AggregateConfig::default()).retry_policy(fast_retries(1)).handler(
+            "mailer",
+            handler.clone(),
+            StartFrom::Beginning,
+        )
     })
     .await;
     test.send::<Account>(Uuid::new_v4(), open("ada")).await.unwrap();

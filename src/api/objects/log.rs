@@ -235,7 +235,12 @@ impl ParkedEventObject {
     }
 
     async fn event(&self, context: &Context) -> Result<Option<RecordedEventObject>, AppError> {
-        let events = context.app.store().read_all(self.parked.position, 1, None).await.map_err(|e| AppError::internal("could not read the log", e))?;
+        let events = context
+            .app
+            .store()
+            .read_all(self.parked.position, 1, None)
+            .await
+            .map_err(|e| AppError::internal("could not read the log", e))?;
         Ok(events.into_iter().find(|e| e.position == self.parked.position).map(RecordedEventObject))
     }
 }

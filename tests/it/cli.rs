@@ -1,0 +1,250 @@
+//! The `konnektid` binary's `export` and `import` against temporary data directories: a backup
+//! restores byte for byte, with read models rebuilt and no side effect run again; a corrupt
+//! backup, a data directory that holds events and one a server holds are refused.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actors::WaitFor;
+use konnektid::app::{App, Caller, NewCourse, NewMember};
+use konnektid::config::Config;
+use konnektid::domain::booking::BookingStatus;
+use uuid::Uuid;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn config(data_dir: &Path) -> Config {
+    let mut config = Config::default();
+    config.storage.data_dir = data_dir.to_owned();
+    config.storage.fsync = false;
+    config.storage.cache_mib = 16;
+    config.auth.admin_token = "test-admin".to_owned();
+    config.auth.password_memory_kib = 64;
+    config.auth.password_iterations = 1;
+    config
+}
+
+/// Runs the binary on `data_dir` from an empty working directory (so no `config.toml` is found).
+fn konnektid(work: &Path, data_dir: &Path, args: &[&str]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_konnektid"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .current_dir(work)
+        .env("KONNEKTID_AUTH_PASSWORD_MEMORY_KIB", "64")
+        .env("KONNEKTID_AUTH_PASSWORD_ITERATIONS", "1")
+        .env("KONNEKTID_STORAGE_FSYNC", "false")
+        .env("KONNEKTID_LOG_LEVEL", "warn")
+        .output()
+        .expect("the binary runs")
+}
+
+/// Like [`konnektid`], retrying while the application this test process just shut down still
+/// holds the database lock for a moment.
+fn konnektid_when_free(work: &Path, data_dir: &Path, args: &[&str]) -> Output {
+    let started = Instant::now();
+    loop {
+        let output = konnektid(work, data_dir, args);
+        if !stderr(&output).contains("in use") || started.elapsed() > DEADLINE {
+            return output;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_success(output: &Output) {
+    assert!(output.status.success(), "the command failed: {}", stderr(output));
+}
+
+fn assert_refused(output: &Output, message: &str) {
+    assert!(!output.status.success(), "the command should have failed");
+    assert!(stderr(output).contains(message), "expected {message:?} in: {}", stderr(output));
+}
+
+async fn open(config: &Config) -> Arc<App> {
+    let started = Instant::now();
+    loop {
+        match App::open(config).await {
+            Ok(app) => return app,
+            Err(_) if started.elapsed() < DEADLINE => actix_rt::time::sleep(Duration::from_millis(50)).await,
+            Err(error) => panic!("the application did not start: {error}"),
+        }
+    }
+}
+
+/// Waits until every subscriber has applied the head and the head stays put.
+async fn settle(app: &App) -> u64 {
+    loop {
+        let head = app.head().await.unwrap();
+        app.runtime().projections().wait_for(head, DEADLINE, WaitFor::All).await.unwrap();
+        if app.head().await.unwrap() == head {
+            return head;
+        }
+    }
+}
+
+async fn member(app: &App, name: &str) -> Uuid {
+    let input = NewMember {
+        email: format!("{name}@example.org"),
+        display_name: name.to_owned(),
+        password: "correct horse battery".to_owned(),
+        city: Some("Utrecht".to_owned()),
+    };
+    app.register_member(input, None).await.unwrap().1.id
+}
+
+/// A data directory with real history: two members, a published course, a confirmed booking
+/// and one whose payment was declined. Answers the confirmed booking and the head.
+async fn history(data_dir: &Path) -> (Uuid, u64) {
+    let app = open(&config(data_dir)).await;
+    let (teacher, learner) = (member(&app, "teacher").await, member(&app, "learner").await);
+    let course = NewCourse {
+        title: "Sourdough".to_owned(),
+        description: "Bread, slowly.".to_owned(),
+        category: "cooking".to_owned(),
+        city: Some("Utrecht".to_owned()),
+        price_cents: 2_500,
+        currency: "EUR".to_owned(),
+        capacity: 5,
+    };
+    let course = app.create_course(Caller::Member(teacher), course, None).await.unwrap().id;
+    app.publish_course(Caller::Member(teacher), course, None, None).await.unwrap();
+    let confirmed = app.request_booking(Caller::Member(learner), course, "tok_visa".to_owned(), None).await.unwrap().id;
+    app.request_booking(Caller::Member(learner), course, "tok_decline".to_owned(), None).await.unwrap();
+    let head = settle(&app).await;
+    let status = app.read_models().bookings.get(confirmed).unwrap().map(|b| b.status);
+    assert_eq!(status, Some(BookingStatus::Confirmed));
+    assert!(!outbox(data_dir).is_empty(), "the original history mailed");
+    app.shutdown().await;
+    (confirmed, head)
+}
+
+fn outbox(data_dir: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(data_dir.join("outbox")) {
+        Ok(entries) => entries.map(|entry| entry.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A temporary directory holding a data directory with history and its backup `a.ndjson`.
+struct Backup {
+    work: tempfile::TempDir,
+    booking: Uuid,
+    head: u64,
+}
+
+impl Backup {
+    async fn make() -> Self {
+        let work = tempfile::tempdir().unwrap();
+        let (booking, head) = history(&work.path().join("source")).await;
+        let backup = Self { work, booking, head };
+        assert_success(&konnektid_when_free(backup.dir(), &backup.path("source"), &["export", "a.ndjson"]));
+        backup
+    }
+
+    fn dir(&self) -> &Path {
+        self.work.path()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.work.path().join(name)
+    }
+
+    fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.path("a.ndjson")).unwrap().lines().map(str::to_owned).collect()
+    }
+
+    /// Imports `content` into a fresh data directory; answers the output and that directory.
+    fn import(&self, name: &str, content: &str) -> (Output, PathBuf) {
+        std::fs::write(self.path(name), content).unwrap();
+        let target = self.path(&format!("{name}.data"));
+        (konnektid(self.dir(), &target, &["import", name]), target)
+    }
+}
+
+#[actix_rt::test]
+async fn an_exported_log_imports_byte_for_byte_without_mailing_or_charging_again() {
+    let backup = Backup::make().await;
+    assert_eq!(backup.lines().len() as u64, backup.head);
+    assert!(!backup.dir().read_dir().unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains("partial")));
+
+    let restored = backup.path("restored");
+    let imported = konnektid(backup.dir(), &restored, &["import", "a.ndjson"]);
+    assert_success(&imported);
+    let summary = String::from_utf8_lossy(&imported.stdout);
+    assert!(summary.contains(&format!("imported {} events", backup.head)), "{summary}");
+    assert_success(&konnektid(backup.dir(), &restored, &["export", "b.ndjson"]));
+    let (a, b) = (std::fs::read(backup.path("a.ndjson")).unwrap(), std::fs::read(backup.path("b.ndjson")).unwrap());
+    assert!(a == b, "the re-exported backup differs from the original");
+
+    // The restored directory answers from its read models and acts on nothing it imported.
+    let app = open(&config(&restored)).await;
+    let booking = app.read_models().bookings.get(backup.booking).unwrap().expect("the booking is in the read model");
+    assert_eq!(booking.status, BookingStatus::Confirmed);
+    assert_eq!(settle(&app).await, backup.head, "no reaction appended anything (no charge, no refund, no command)");
+    let statuses = app.runtime().projections().statuses().await.unwrap();
+    assert!(statuses.iter().all(|s| s.position == backup.head && s.parked == 0), "{statuses:?}");
+    app.shutdown().await;
+    assert!(outbox(&restored).is_empty(), "no e-mail sent for imported history: {:?}", outbox(&restored));
+}
+
+#[actix_rt::test]
+async fn it_should_not_import_a_corrupt_backup_and_write_nothing() {
+    let backup = Backup::make().await;
+    let lines = backup.lines();
+    let joined = |lines: &[String]| lines.iter().map(|line| format!("{line}\n")).collect::<String>();
+
+    let mut garbage = lines.clone();
+    garbage[2] = "{\"position\": 3, oops".to_owned();
+    let (output, target) = backup.import("garbage.ndjson", &joined(&garbage));
+    assert_refused(&output, "line 3: not an event");
+    assert!(!target.exists(), "a refused import creates nothing");
+
+    let whole = joined(&lines);
+    let truncated = &whole[..whole.len() - 20];
+    let (output, target) = backup.import("truncated.ndjson", truncated);
+    assert_refused(&output, &format!("line {}: the line has no newline at its end", lines.len()));
+    assert!(!target.exists());
+
+    let mut gap = lines.clone();
+    gap.remove(3);
+    let (output, target) = backup.import("gap.ndjson", &joined(&gap));
+    assert_refused(&output, "line 4: position 5, expected 4");
+    assert!(!target.exists());
+
+    let mut reordered = lines;
+    reordered.swap(5, 6);
+    let (output, _) = backup.import("reordered.ndjson", &joined(&reordered));
+    assert_refused(&output, "line 6: position 7, expected 6");
+}
+
+#[actix_rt::test]
+async fn it_should_not_import_into_a_data_directory_that_holds_events() {
+    let backup = Backup::make().await;
+    let source = backup.path("source");
+    let refused = konnektid(backup.dir(), &source, &["import", "a.ndjson"]);
+    assert_refused(&refused, &format!("already holds {} events", backup.head));
+    let app = open(&config(&source)).await;
+    assert_eq!(app.head().await.unwrap(), backup.head, "nothing was added");
+    app.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn it_should_not_export_while_a_server_holds_the_data_directory() {
+    let work = tempfile::tempdir().unwrap();
+    let data_dir = work.path().join("data");
+    let app = open(&config(&data_dir)).await;
+    let refused = konnektid(work.path(), &data_dir, &["export", "a.ndjson"]);
+    assert_refused(&refused, "is in use by a running server");
+    assert!(!work.path().join("a.ndjson").exists());
+    app.shutdown().await;
+
+    let missing = konnektid(work.path(), &work.path().join("nothing"), &["export", "a.ndjson"]);
+    assert_refused(&missing, "there is no event log");
+}
