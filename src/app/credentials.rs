@@ -13,6 +13,9 @@ pub struct Credential {
     pub password_hash: String,
 }
 
+/// The local tree credentials are kept in.
+pub const TREE: &str = "credentials";
+
 /// Credentials by normalized e-mail address.
 #[derive(Clone)]
 pub struct Credentials {
@@ -29,6 +32,18 @@ impl Credentials {
             return Ok(None);
         };
         serde_json::from_slice(&bytes).map(Some).map_err(|e| AppError::internal("stored credentials are corrupt", e))
+    }
+
+    /// Every credential, by e-mail address (for backups).
+    pub fn all(&self) -> Result<Vec<(String, Credential)>, AppError> {
+        self.tree
+            .iter()
+            .map(|entry| {
+                let (email, bytes) = entry.map_err(|e| AppError::internal("could not read credentials", e))?;
+                let credential = serde_json::from_slice(&bytes).map_err(|e| AppError::internal("stored credentials are corrupt", e))?;
+                Ok((String::from_utf8_lossy(&email).into_owned(), credential))
+            })
+            .collect()
     }
 
     /// Stores the credential of the member who claimed `email`, durably: a registration that

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 
 pub use auth::{Caller, Passwords, Tokens};
 pub use commands::{Committed, CourseChanges, NewCourse, NewMember, ProfileChanges};
-pub use credentials::{Credential, Credentials};
+pub use credentials::{Credential, Credentials, TREE as CREDENTIALS_TREE};
 pub use error::{AppError, Refusal};
 pub use idempotency::{IdempotencyKeys, Ticket};
 pub use repair::Repaired;
@@ -132,7 +132,7 @@ impl App {
             read_models,
             tokens,
             passwords,
-            credentials: Credentials::new(local.open_tree("credentials")?),
+            credentials: Credentials::new(local.open_tree(credentials::TREE)?),
             idempotency: IdempotencyKeys::new(local.open_tree("idempotency")?),
             limits: config.server.clone(),
             ready_max_lag: config.runtime.ready_max_lag,

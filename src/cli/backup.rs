@@ -2,11 +2,13 @@
 //! [`file`]), and its restore into an empty data directory with every read model rebuilt and no
 //! reaction run again for the restored history.
 //!
-//! Only the event log is backed up. What lives beside it is not: read models (rebuilt from the
-//! log), checkpoints, the idempotency records of commands (a request retried with an old
-//! idempotency key after a restore is applied again), credentials (password hashes are never in
-//! the log, so nobody can sign in to a restored directory yet) and the generated secrets.
+//! The event log goes into the backup file; the credentials (password hashes, never in the log)
+//! into `<backup>.credentials` beside it (see [`credentials`]), so members can sign in to a
+//! restored directory. What else lives beside the log is not backed up: read models (rebuilt
+//! from the log), checkpoints, the idempotency records of commands (a request retried with an
+//! old idempotency key after a restore is applied again) and the generated secrets.
 
+mod credentials;
 mod file;
 
 use std::fs::File;
@@ -19,7 +21,7 @@ use actors::{EventStore, Position, ProjectorState, RecordedEvent, SledStore, Sub
 
 use super::maintenance::progress;
 use super::{in_use_or, init_logging, load_config, open_store, store_dir, CliError, Common};
-use crate::app::{App, OpenOptions, StartupError};
+use crate::app::{App, Credentials, OpenOptions, StartupError, CREDENTIALS_TREE};
 use crate::config::Config;
 
 /// Events read from the log, and written to it, per step.
@@ -32,6 +34,7 @@ pub fn export(common: &Common, file: &Path) -> Result<(), CliError> {
         return Err(CliError::usage(format!("there is no event log in {}", data_dir.display())));
     }
     let store = open_store(&config)?;
+    let members = credentials::write(&Credentials::new(store.database().open_tree(CREDENTIALS_TREE)?), &credentials::path_for(file))?;
     let partial = partial_path(file)?;
     let written = actix_web::rt::System::new().block_on(write_backup(store, &partial));
     let head = match written.and_then(|head| std::fs::rename(&partial, file).map(|()| head).map_err(CliError::from)) {
@@ -41,7 +44,7 @@ pub fn export(common: &Common, file: &Path) -> Result<(), CliError> {
             return Err(error);
         }
     };
-    println!("exported {head} events to {}", file.display());
+    println!("exported {head} events to {}, and {members} credentials to {}", file.display(), credentials::path_for(file).display());
     Ok(())
 }
 
@@ -86,10 +89,22 @@ pub fn import(common: &Common, file: &Path) -> Result<(), CliError> {
     init_logging(&config);
     // Nothing is written (not even the data directory) before the whole file checks out.
     let events = read_backup(file)?;
+    let credentials_file = credentials::path_for(file);
+    let restored_credentials = if credentials_file.exists() {
+        credentials::read(&credentials_file)?
+    } else {
+        eprintln!("konnektid: {} is missing: members will not be able to sign in", credentials_file.display());
+        Vec::new()
+    };
     let store = open_store(&config)?;
     actix_web::rt::System::new().block_on(async move {
         let count = events.len();
+        let credentials = Credentials::new(store.database().open_tree(CREDENTIALS_TREE)?);
         let head = write_events(store, events, &config).await?;
+        for (email, credential) in &restored_credentials {
+            credentials.put(email, credential).await.map_err(CliError::from)?;
+        }
+        drop(credentials);
         let app = open_restored(&config).await?;
         let rebuilt = wait_for_read_models(&app, head).await;
         app.shutdown().await;

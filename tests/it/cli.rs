@@ -190,6 +190,9 @@ async fn an_exported_log_imports_byte_for_byte_without_mailing_or_charging_again
     assert_eq!(settle(&app).await, backup.head, "no reaction appended anything (no charge, no refund, no command)");
     let statuses = app.runtime().projections().statuses().await.unwrap();
     assert!(statuses.iter().all(|s| s.position == backup.head && s.parked == 0), "{statuses:?}");
+    // The credentials came along in a.ndjson.credentials: members sign in as before.
+    app.login("teacher@example.org", "correct horse battery").await.expect("the teacher signs in to the restored directory");
+    assert_eq!(app.login("learner@example.org", "wrong").await.unwrap_err().code(), "UNAUTHENTICATED");
     app.shutdown().await;
     assert!(outbox(&restored).is_empty(), "no e-mail sent for imported history: {:?}", outbox(&restored));
 }

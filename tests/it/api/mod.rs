@@ -9,6 +9,7 @@ mod consistency;
 mod errors;
 mod idempotency;
 mod log;
+mod operations;
 mod restart;
 mod schema;
 mod subscriptions;

@@ -1,0 +1,76 @@
+//! What an operator watches: metrics that move with the traffic, readiness, and dead letters.
+
+use serde_json::{json, Value};
+
+use super::harness::{assert_code, text, TestServer, ADMIN};
+
+/// The value of one sample line (`name{labels} value`) of a Prometheus text page; 0 if absent.
+fn sample(page: &str, line_start: &str) -> f64 {
+    page.lines().find(|line| line.starts_with(line_start)).and_then(|line| line.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}
+
+#[actix_rt::test]
+async fn the_metrics_move_with_a_booking_flow() {
+    let server = TestServer::start().await;
+    let (teacher, _) = server.register("metrics-teacher@example.org", "Teacher").await;
+    let (learner, _) = server.register("metrics-learner@example.org", "Learner").await;
+    let course = server.create_published_course(&teacher, 3, 1500).await;
+    server.wait_settled().await;
+    let (status, content_type, before) = server.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+
+    let booking = server.request_booking(&learner, &course, "tok_visa").await;
+    server.wait_settled().await;
+    assert_eq!(server.booking(&learner, &text(&booking["booking"]["id"])).await["status"], "CONFIRMED");
+    let bad = server.graphql("{ course(id: \"not-a-uuid\") { id } }", json!({}), None).await;
+    assert_code(&bad, "BAD_INPUT");
+    let (_, _, after) = server.get("/metrics").await;
+
+    // Metrics are process-wide and tests run in parallel: counters only ever grow.
+    for counter in [
+        "actors_commands_total{aggregate=\"booking\",outcome=\"ok\"}",
+        "actors_commands_total{aggregate=\"course\",outcome=\"ok\"}",
+        "actors_commands_total{aggregate=\"payment\",outcome=\"ok\"}",
+        "actors_events_appended_total",
+        "actors_group_commit_appends_count",
+        "actors_command_duration_seconds_count{aggregate=\"booking\"}",
+        "graphql_errors_total{code=\"BAD_INPUT\"}",
+    ] {
+        assert!(sample(&after, counter) > sample(&before, counter), "{counter} did not move");
+    }
+    for present in ["actors_live_actors{aggregate=\"booking\"}", "actors_subscriber_lag{subscriber=\"bookings\"}", "http_requests_total{"] {
+        assert!(after.lines().any(|line| line.starts_with(present)), "{present} is missing");
+    }
+    assert!(sample(&after, "actors_subscriber_position{subscriber=\"booking-flow\"}") > 0.0);
+}
+
+#[actix_rt::test]
+async fn ready_answers_when_every_subscriber_has_caught_up() {
+    let server = TestServer::start().await;
+    server.wait_settled().await;
+    let (status, content_type, body) = server.get("/ready").await;
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("application/json"));
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["status"], "ready");
+    let (status, _, body) = server.get("/health").await;
+    assert_eq!((status, serde_json::from_str::<Value>(&body).unwrap()["status"].clone()), (200, json!("ok")));
+}
+
+#[actix_rt::test]
+async fn dead_letters_are_admin_only_and_answer_for_unknown_ones() {
+    let server = TestServer::start().await;
+    let (member, _) = server.register("dead-letters@example.org", "Member").await;
+    let list = "{ parkedEvents { subscriber position eventId error event { type } } }";
+    assert_eq!(server.data(list, json!({}), Some(ADMIN)).await["parkedEvents"], json!([]));
+    assert_code(&server.graphql(list, json!({}), Some(&member)).await, "FORBIDDEN");
+    assert_code(&server.graphql(list, json!({}), None).await, "UNAUTHENTICATED");
+
+    let retry = "mutation($s: String!, $p: String!) { retryParkedEvent(subscriber: $s, position: $p) { name parked } }";
+    let skip = "mutation($s: String!, $p: String!) { skipParkedEvent(subscriber: $s, position: $p) { name parked } }";
+    assert_code(&server.graphql(retry, json!({ "s": "email", "p": "1" }), Some(ADMIN)).await, "NOT_FOUND");
+    assert_code(&server.graphql(skip, json!({ "s": "email", "p": "1" }), Some(ADMIN)).await, "NOT_FOUND");
+    assert_code(&server.graphql(retry, json!({ "s": "nobody", "p": "1" }), Some(ADMIN)).await, "BAD_INPUT");
+    assert_code(&server.graphql(retry, json!({ "s": "email", "p": "one" }), Some(ADMIN)).await, "BAD_INPUT");
+    assert_code(&server.graphql(skip, json!({ "s": "email", "p": "1" }), Some(&member)).await, "FORBIDDEN");
+}
