@@ -25,11 +25,12 @@ impl Caller {
         self == Caller::Admin
     }
 
-    /// The member acting, for mutations that act as a member.
-    pub fn acting_member(self) -> Result<Uuid, AppError> {
+    /// The member acting, `None` for the admin (who is refused only after what the contract ranks
+    /// above FORBIDDEN); anonymous callers are UNAUTHENTICATED.
+    pub fn member_or_admin(self) -> Result<Option<Uuid>, AppError> {
         match self {
-            Caller::Member(id) => Ok(id),
-            Caller::Admin => Err(AppError::Forbidden("the admin is not a member; sign in as a member to do this".into())),
+            Caller::Member(id) => Ok(Some(id)),
+            Caller::Admin => Ok(None),
             Caller::Anonymous => Err(AppError::Unauthenticated("sign in first: send a bearer token".into())),
         }
     }
@@ -95,6 +96,10 @@ impl Tokens {
             Err(_) => Err(AppError::Unauthenticated("the token is not valid; sign in again".into())),
         }
     }
+}
+
+pub(crate) fn admin_is_not_a_member() -> AppError {
+    AppError::Forbidden("the admin is not a member; sign in as a member to do this".into())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
