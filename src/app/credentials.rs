@@ -51,7 +51,7 @@ impl Credentials {
     pub async fn put(&self, email: &str, credential: &Credential) -> Result<(), AppError> {
         let bytes = serde_json::to_vec(credential).map_err(|e| AppError::internal("could not encode credentials", e))?;
         self.tree.insert(email.as_bytes(), bytes).map_err(|e| AppError::internal("could not store credentials", e))?;
-        self.tree.flush_async().await.map_err(|e| AppError::internal("could not flush credentials", e))?;
+        actors::store::flush_tree(&self.tree).await.map_err(|e| AppError::internal("could not flush credentials", e))?;
         Ok(())
     }
 }

@@ -129,7 +129,7 @@ impl Subscriber for ReactorSubscriber {
         }
         if acted {
             // A completed effect must survive a crash, or it would run again.
-            self.tree.flush_async().await?;
+            crate::store::flush_tree(&self.tree).await?;
         }
         Ok(())
     }
@@ -145,7 +145,7 @@ impl Subscriber for ReactorSubscriber {
         }
         self.reaction.run(event).await?;
         self.tree.insert(done, &[][..])?;
-        self.tree.flush_async().await?;
+        crate::store::flush_tree(&self.tree).await?;
         Ok(())
     }
 }

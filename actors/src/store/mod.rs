@@ -115,3 +115,17 @@ pub trait EventStore: Send + Sync + 'static {
     /// the gap from the log: subscribers always reconcile with their checkpoint.
     fn subscribe(&self) -> broadcast::Receiver<CommittedBatch>;
 }
+
+/// Makes everything written to `tree`'s database durable, from a blocking thread.
+///
+/// Never `flush_async` in sled 0.34: it runs each flush on sled's own small I/O pool, where it
+/// waits for log writes that need a thread of that very pool; a few concurrent flushes (one per
+/// handled effect, one per registration) starve the pool and deadlock every writer of the
+/// process. A blocking flush on tokio's blocking pool waits without holding sled's threads.
+pub async fn flush_tree(tree: &sled::Tree) -> Result<(), sled::Error> {
+    let tree = tree.clone();
+    match tokio::task::spawn_blocking(move || tree.flush()).await {
+        Ok(flushed) => flushed.map(drop),
+        Err(join) => Err(sled::Error::ReportableBug(format!("the flush thread failed: {join}"))),
+    }
+}

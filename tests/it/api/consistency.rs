@@ -47,6 +47,7 @@ async fn a_read_wrapped_in_consistent_shows_the_mutation_that_returned_its_posit
 async fn consistent_times_out_on_a_position_never_reached_and_refuses_a_wait_over_the_limit() {
     let server = TestServer::start().await;
     server.register("member@example.org", "Member").await;
+    server.wait_settled().await;
 
     let query = "query($at: String!, $ms: Int) { consistent(minPosition: $at, timeoutMs: $ms) { stats { members } } }";
     let started = std::time::Instant::now();

@@ -35,6 +35,33 @@ pub struct TestServer {
     data: tempfile::TempDir,
     running: Option<Running>,
     client: awc::Client,
+    _watchdog: Watchdog,
+}
+
+/// How long one test may run before the whole run is aborted.
+const WATCHDOG: Duration = Duration::from_secs(60);
+
+/// Aborts the test run if a test outlives [`WATCHDOG`]. A server stuck in a deadlock can block the
+/// test's own thread (the application's actors run on it), where no async timeout fires: better a
+/// loud, quick failure than a CI run that hangs until it is killed.
+struct Watchdog {
+    _disarm: std::sync::mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    fn arm() -> Self {
+        let (disarm, disarmed) = std::sync::mpsc::channel::<()>();
+        let test = std::thread::current().name().unwrap_or("a test").to_owned();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = disarmed.recv_timeout(WATCHDOG) {
+                // Straight to stderr: the test harness would capture `eprintln!` and lose it.
+                let message = format!("\n{test} is still running after {WATCHDOG:?}: the server is stuck (deadlock?); aborting\n");
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), message.as_bytes());
+                std::process::abort();
+            }
+        });
+        Self { _disarm: disarm }
+    }
 }
 
 fn client() -> awc::Client {
@@ -82,9 +109,10 @@ async fn serve(config: &Config) -> Running {
 
 impl TestServer {
     pub async fn start() -> Self {
+        let watchdog = Watchdog::arm();
         let data = tempfile::tempdir().expect("a temporary directory");
         let running = serve(&config(data.path().to_owned())).await;
-        Self { data, running: Some(running), client: client() }
+        Self { data, running: Some(running), client: client(), _watchdog: watchdog }
     }
 
     fn running(&self) -> &Running {

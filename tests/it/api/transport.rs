@@ -8,6 +8,7 @@ use super::harness::{assert_code, TestServer};
 async fn graphiql_health_and_queries_over_get_are_served_and_mutations_over_get_are_refused() {
     let server = TestServer::start().await;
     server.register("member@example.org", "Member").await;
+    server.wait_settled().await;
 
     let (status, content_type, page) = server.get("/graphiql").await;
     assert_eq!(status, 200);
