@@ -6,7 +6,11 @@ use super::harness::{assert_code, text, TestServer, ADMIN};
 
 /// The value of one sample line (`name{labels} value`) of a Prometheus text page; 0 if absent.
 fn sample(page: &str, line_start: &str) -> f64 {
-    page.lines().find(|line| line.starts_with(line_start)).and_then(|line| line.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+    page.lines()
+        .find(|line| line.starts_with(line_start))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }
 
 #[actix_rt::test]
