@@ -1,4 +1,4 @@
-//! The `konnektid` binary's `export` and `import` against temporary data directories: a backup
+//! The `konnektid` binary's operator commands against temporary data directories: a backup
 //! restores byte for byte, with read models rebuilt and no side effect run again; a corrupt
 //! backup, a data directory that holds events and one a server holds are refused.
 
@@ -250,4 +250,58 @@ async fn it_should_not_export_while_a_server_holds_the_data_directory() {
 
     let missing = konnektid(work.path(), &work.path().join("nothing"), &["export", "a.ndjson"]);
     assert_refused(&missing, "there is no event log");
+}
+
+#[actix_rt::test]
+async fn events_prints_the_log_as_json_lines_whole_from_a_position_or_one_stream() {
+    let backup = Backup::make().await;
+    let source = backup.path("source");
+    let all = konnektid_when_free(backup.dir(), &source, &["events"]);
+    assert_success(&all);
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&all.stdout).lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect();
+    let positions: Vec<String> = lines.iter().map(|line| line["position"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(positions, (1..=backup.head).map(|p| p.to_string()).collect::<Vec<_>>());
+    assert!(lines.iter().all(|line| line["type"].is_string() && line["data"].is_object() && line["correlationId"].is_string()));
+
+    let from = konnektid(backup.dir(), &source, &["events", "--from", "3"]);
+    assert_eq!(String::from_utf8_lossy(&from.stdout).lines().count() as u64, backup.head - 2);
+
+    let booking = backup.booking.to_string();
+    let stream = konnektid(backup.dir(), &source, &["events", "--stream", &format!("booking:{booking}")]);
+    assert_success(&stream);
+    let types: Vec<String> = String::from_utf8_lossy(&stream.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .inspect(|line| assert_eq!(line["aggregateId"], booking.as_str()))
+        .map(|line| line["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(types, ["BookingRequested", "BookingSeatReserved", "BookingConfirmed"]);
+    assert_refused(&konnektid(backup.dir(), &source, &["events", "--stream", "booking"]), "TYPE:ID");
+}
+
+#[actix_rt::test]
+async fn rebuild_and_parked_work_on_a_stopped_servers_data_directory() {
+    let backup = Backup::make().await;
+    let source = backup.path("source");
+    let rebuilt = konnektid_when_free(backup.dir(), &source, &["rebuild", "--all"]);
+    assert_success(&rebuilt);
+    let report = String::from_utf8_lossy(&rebuilt.stdout).into_owned();
+    for name in konnektid::app::read_model_names() {
+        assert!(report.contains(&format!("rebuilt {name} up to position {}", backup.head)), "{report}");
+    }
+    let unknown = konnektid_when_free(backup.dir(), &source, &["rebuild", "nope"]);
+    assert_refused(&unknown, "no read model named \"nope\"");
+    assert_eq!(unknown.status.code(), Some(2));
+
+    let parked = konnektid_when_free(backup.dir(), &source, &["parked"]);
+    assert_success(&parked);
+    assert!(parked.stdout.is_empty(), "nothing is parked: {}", String::from_utf8_lossy(&parked.stdout));
+    assert_refused(&konnektid_when_free(backup.dir(), &source, &["parked", "--retry", "email:1"]), "has no parked event at position 1");
+    assert_refused(&konnektid(backup.dir(), &source, &["parked", "--skip", "email"]), "SUBSCRIBER:POSITION");
+
+    // The rebuilt read models still answer, from the whole history.
+    let app = open(&config(&source)).await;
+    assert_eq!(app.read_models().bookings.get(backup.booking).unwrap().map(|b| b.status), Some(BookingStatus::Confirmed));
+    app.shutdown().await;
 }
