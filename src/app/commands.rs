@@ -143,6 +143,30 @@ impl App {
         }
     }
 
+    /// Runs a command a member sends to an existing aggregate: the admin is refused (after what
+    /// ranks higher), ids come from the idempotency key, and the answer is what it committed.
+    #[allow(clippy::too_many_arguments)]
+    async fn as_member<A: Aggregate>(
+        &self,
+        caller: Caller,
+        id: Uuid,
+        mutation: &str,
+        fingerprint: &impl Serialize,
+        expected: Option<Version>,
+        key: Option<&str>,
+        command: impl FnOnce(Uuid) -> A::Command,
+    ) -> Result<Committed, AppError>
+    where
+        A::Error: Refusal,
+    {
+        let Some(actor) = caller.member_or_admin()? else {
+            return Err(self.refuse_admin::<A>(id, command(Uuid::nil())).await);
+        };
+        let ticket = self.idempotency.ticket(mutation, &caller.scope(), key, fingerprint)?;
+        let executed = self.execute::<A>(id, command(actor), ticket.context(mutation), expected).await?;
+        self.committed(id, executed).await
+    }
+
     async fn committed<A: Aggregate>(&self, id: Uuid, executed: Executed<A>) -> Result<Committed, AppError> {
         let position = match executed.last_position() {
             Some(position) => position,
@@ -256,24 +280,13 @@ impl App {
         changes: CourseChanges,
         key: Option<&str>,
     ) -> Result<Committed, AppError> {
-        let actor = caller.member_or_admin()?;
-        let ticket_input = (course_id, changes.clone());
-        let command = UpdateCourse {
-            actor_id: actor.unwrap_or_default(),
-            title: changes.title,
-            description: changes.description,
-            category: changes.category,
-            city: changes.city,
-            price_cents: changes.price_cents,
-            capacity: changes.capacity.map(capacity).transpose()?,
-            at: now(),
-        };
-        if actor.is_none() {
-            return Err(self.refuse_admin::<Course>(course_id, command.into()).await);
-        }
-        let ticket = self.idempotency.ticket("updateCourse", &caller.scope(), key, &ticket_input)?;
-        let executed = self.execute::<Course>(course_id, command.into(), ticket.context("update-course"), changes.expected_version).await?;
-        self.committed(course_id, executed).await
+        let capacity = changes.capacity.map(capacity).transpose()?;
+        let fingerprint = (course_id, changes.clone());
+        let CourseChanges { title, description, category, city, price_cents, expected_version, .. } = changes;
+        self.as_member::<Course>(caller, course_id, "updateCourse", &fingerprint, expected_version, key, |actor_id| {
+            UpdateCourse { actor_id, title, description, category, city, price_cents, capacity, at: now() }.into()
+        })
+        .await
     }
 
     pub async fn publish_course(
@@ -283,14 +296,10 @@ impl App {
         expected: Option<Version>,
         key: Option<&str>,
     ) -> Result<Committed, AppError> {
-        let actor = caller.member_or_admin()?;
-        let command = PublishCourse { actor_id: actor.unwrap_or_default(), at: now() };
-        if actor.is_none() {
-            return Err(self.refuse_admin::<Course>(course_id, command.into()).await);
-        }
-        let ticket = self.idempotency.ticket("publishCourse", &caller.scope(), key, &(course_id, expected))?;
-        let executed = self.execute::<Course>(course_id, command.into(), ticket.context("publish-course"), expected).await?;
-        self.committed(course_id, executed).await
+        self.as_member::<Course>(caller, course_id, "publishCourse", &(course_id, expected), expected, key, |actor_id| {
+            PublishCourse { actor_id, at: now() }.into()
+        })
+        .await
     }
 
     pub async fn archive_course(
@@ -300,14 +309,10 @@ impl App {
         expected: Option<Version>,
         key: Option<&str>,
     ) -> Result<Committed, AppError> {
-        let actor = caller.member_or_admin()?;
-        let command = ArchiveCourse { actor_id: actor.unwrap_or_default(), at: now() };
-        if actor.is_none() {
-            return Err(self.refuse_admin::<Course>(course_id, command.into()).await);
-        }
-        let ticket = self.idempotency.ticket("archiveCourse", &caller.scope(), key, &(course_id, expected))?;
-        let executed = self.execute::<Course>(course_id, command.into(), ticket.context("archive-course"), expected).await?;
-        self.committed(course_id, executed).await
+        self.as_member::<Course>(caller, course_id, "archiveCourse", &(course_id, expected), expected, key, |actor_id| {
+            ArchiveCourse { actor_id, at: now() }.into()
+        })
+        .await
     }
 
     /// Starts the booking choreography. The course is looked up in its stream (never stale):
@@ -356,15 +361,11 @@ impl App {
         expected: Option<Version>,
         key: Option<&str>,
     ) -> Result<Committed, AppError> {
-        let learner = caller.member_or_admin()?;
-        let ticket_input = (booking_id, reason.clone(), expected);
-        let command = CancelBooking { actor: Canceller::Learner(learner.unwrap_or_default()), reason, at: now() };
-        if learner.is_none() {
-            return Err(self.refuse_admin::<Booking>(booking_id, command.into()).await);
-        }
-        let ticket = self.idempotency.ticket("cancelBooking", &caller.scope(), key, &ticket_input)?;
-        let executed = self.execute::<Booking>(booking_id, command.into(), ticket.context("cancel-booking"), expected).await?;
-        self.committed(booking_id, executed).await
+        let fingerprint = (booking_id, reason.clone(), expected);
+        self.as_member::<Booking>(caller, booking_id, "cancelBooking", &fingerprint, expected, key, |learner_id| {
+            CancelBooking { actor: Canceller::Learner(learner_id), reason, at: now() }.into()
+        })
+        .await
     }
 
     /// Admin: rebuilds a read model from the whole log while the current copy keeps serving.
