@@ -15,14 +15,11 @@
 //! A restore ([`SledStore::import`], in `sled_store/import.rs`) goes through the same writer, so
 //! positions stay its own.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -32,8 +29,10 @@ use crate::codec::{decode_bytes, encode_bytes};
 use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
 
 mod import;
+mod writer;
 
 pub use import::ImportError;
+use writer::Writer;
 
 const EVENT: u8 = b'E';
 const POSITION: u8 = b'P';
@@ -213,224 +212,6 @@ fn committed_events(log: &sled::Tree, command_id: Uuid) -> Result<Option<Vec<Rec
         events.push(decode_event(&bytes.ok_or_else(|| StoreError::Corrupt("missing event".into()))?)?);
     }
     Ok(Some(events))
-}
-
-/// The single writer: owns the next position and the cache of stream versions.
-struct Writer {
-    db: sled::Db,
-    log: sled::Tree,
-    sync_file: Option<File>,
-    bus: broadcast::Sender<CommittedBatch>,
-    next_position: Position,
-    versions: lru::LruCache<StreamId, Version>,
-    max_batch: usize,
-}
-
-type Reply = (oneshot::Sender<Result<Result<Appended, Conflict>, StoreError>>, Result<Appended, Conflict>);
-
-impl Writer {
-    fn run(mut self, mut queue: mpsc::Receiver<Request>) {
-        let mut appends = Vec::with_capacity(self.max_batch);
-        while let Some(first) = queue.blocking_recv() {
-            let mut next = Some(first);
-            while let Some(request) = next.take() {
-                match request {
-                    Request::Append(append) => appends.push(append),
-                    Request::Import(import) => {
-                        // Appends queued before the import commit before it, as they came.
-                        if !appends.is_empty() {
-                            self.commit_group(std::mem::take(&mut appends));
-                        }
-                        self.import(import);
-                    }
-                }
-                if appends.len() < self.max_batch {
-                    next = queue.try_recv().ok();
-                }
-            }
-            if !appends.is_empty() {
-                self.commit_group(std::mem::take(&mut appends));
-            }
-        }
-        tracing::debug!("event store writer stopped");
-    }
-
-    /// Decides every request of the group, writes the accepted ones in one batch, flushes once.
-    fn commit_group(&mut self, requests: Vec<AppendRequest>) {
-        let started = Instant::now();
-        let first_position = self.next_position;
-        let mut batch = sled::Batch::default();
-        let mut pending_versions: HashMap<StreamId, Version> = HashMap::new();
-        let mut pending_commands: HashMap<Uuid, Vec<RecordedEvent>> = HashMap::new();
-        let mut committed: Vec<RecordedEvent> = Vec::new();
-        let mut replies: Vec<Reply> = Vec::with_capacity(requests.len());
-        let mut failed: Vec<(oneshot::Sender<_>, StoreError)> = Vec::new();
-        let recorded_at = Utc::now();
-
-        for request in requests {
-            match self.decide(&request, &mut pending_versions, &pending_commands) {
-                Err(error) => failed.push((request.reply, error)),
-                Ok(Decision::Answer(answer)) => replies.push((request.reply, answer)),
-                Ok(Decision::Write(current)) => {
-                    let events = match self.stage(&request, current, recorded_at, &mut batch) {
-                        Ok(events) => events,
-                        Err(error) => {
-                            failed.push((request.reply, error));
-                            continue;
-                        }
-                    };
-                    pending_commands.insert(request.context.command_id, events.clone());
-                    let version = current + events.len() as u64;
-                    pending_versions.insert(request.stream, version);
-                    committed.extend(events.iter().cloned());
-                    replies.push((request.reply, Ok(Appended { events, version, already_committed: false })));
-                }
-            }
-        }
-
-        if !committed.is_empty() {
-            let flush_started = Instant::now();
-            let written = self.write(batch);
-            crate::telemetry::group_committed(replies.len(), committed.len(), flush_started.elapsed());
-            if let Err(error) = written {
-                tracing::error!(%error, "group commit failed");
-                // The batch may or may not be in the tree (a failed flush follows a good write):
-                // take positions and versions from what is stored, not from what was planned.
-                self.next_position = last_position(&self.log).map_or(first_position, |last| last + 1);
-                self.versions.clear();
-                for (reply, answer) in replies {
-                    let fresh = matches!(&answer, Ok(appended) if !appended.already_committed && !appended.events.is_empty());
-                    let _ = reply.send(if fresh { Err(error.clone()) } else { Ok(answer) });
-                }
-                for (reply, error) in failed {
-                    let _ = reply.send(Err(error));
-                }
-                return;
-            }
-            for (stream, version) in pending_versions {
-                self.versions.put(stream, version);
-            }
-            tracing::trace!(
-                events = committed.len(),
-                appends = replies.len(),
-                elapsed_us = started.elapsed().as_micros() as u64,
-                "group committed"
-            );
-        }
-        // Publish before answering: a caller that waits for projections after its append
-        // then never races the delivery of its own events.
-        if !committed.is_empty() {
-            let _ = self.bus.send(committed.into());
-        }
-        for (reply, answer) in replies {
-            let _ = reply.send(Ok(answer));
-        }
-        for (reply, error) in failed {
-            let _ = reply.send(Err(error));
-        }
-    }
-
-    /// Adds one append's keys to the group's batch and assigns its positions.
-    fn stage(
-        &mut self,
-        request: &AppendRequest,
-        current: Version,
-        recorded_at: DateTime<Utc>,
-        batch: &mut sled::Batch,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut events = Vec::with_capacity(request.events.len());
-        let mut entries = Vec::with_capacity(request.events.len());
-        for (offset, new) in request.events.iter().enumerate() {
-            let recorded = RecordedEvent {
-                position: self.next_position + offset as u64,
-                stream: request.stream.clone(),
-                version: current + 1 + offset as u64,
-                event_id: new.event_id,
-                event_type: new.event_type.clone(),
-                schema_version: new.schema_version,
-                payload: new.payload.clone(),
-                recorded_at,
-                correlation_id: request.context.correlation_id,
-                causation_id: request.context.causation_id,
-                metadata: request.context.metadata.clone(),
-            };
-            let bytes = encode_bytes(&recorded).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            entries.push((event_key(&recorded.stream, recorded.version), bytes));
-            events.push(recorded);
-        }
-        for ((key, bytes), event) in entries.into_iter().zip(&events) {
-            batch.insert(&position_key(event.position)[..], key.as_slice());
-            batch.insert(key, bytes);
-        }
-        if current == 0 {
-            let mut type_key = type_prefix(&request.stream.aggregate_type);
-            type_key.extend_from_slice(request.stream.aggregate_id.as_bytes());
-            batch.insert(type_key, &[][..]);
-        }
-        let mut record = self.next_position.to_be_bytes().to_vec();
-        record.extend_from_slice(&(events.len() as u32).to_be_bytes());
-        batch.insert(&command_key(request.context.command_id)[..], record);
-        self.next_position += events.len() as u64;
-        Ok(events)
-    }
-
-    fn decide(
-        &mut self,
-        request: &AppendRequest,
-        pending_versions: &mut HashMap<StreamId, Version>,
-        pending_commands: &HashMap<Uuid, Vec<RecordedEvent>>,
-    ) -> Result<Decision, StoreError> {
-        let current = self.current_version(&request.stream, pending_versions)?;
-        if let Some(events) = pending_commands.get(&request.context.command_id) {
-            // The first result's version, as for a command committed in an earlier group.
-            let version = events.last().map_or(current, |e| e.version);
-            return Ok(Decision::Answer(Ok(Appended { events: events.clone(), version, already_committed: true })));
-        }
-        if let Some(events) = committed_events(&self.log, request.context.command_id)? {
-            let version = events.last().map_or(current, |e| e.version);
-            return Ok(Decision::Answer(Ok(Appended { events, version, already_committed: true })));
-        }
-        if !request.expected.matches(current) {
-            return Ok(Decision::Answer(Err(Conflict { expected: request.expected, actual: current })));
-        }
-        if request.events.is_empty() {
-            return Ok(Decision::Answer(Ok(Appended { events: Vec::new(), version: current, already_committed: false })));
-        }
-        Ok(Decision::Write(current))
-    }
-
-    fn current_version(&mut self, stream: &StreamId, pending: &mut HashMap<StreamId, Version>) -> Result<Version, StoreError> {
-        if let Some(version) = pending.get(stream) {
-            return Ok(*version);
-        }
-        if let Some(version) = self.versions.get(stream) {
-            return Ok(*version);
-        }
-        let version = stored_version(&self.log, stream)?;
-        self.versions.put(stream.clone(), version);
-        Ok(version)
-    }
-
-    fn write(&self, batch: sled::Batch) -> Result<(), StoreError> {
-        self.log.apply_batch(batch).map_err(StoreError::backend)?;
-        self.sync()
-    }
-
-    /// Flushes sled, then the database file itself when `fsync` is on.
-    fn sync(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(StoreError::backend)?;
-        if let Some(file) = &self.sync_file {
-            file.sync_data().map_err(StoreError::backend)?;
-        }
-        Ok(())
-    }
-}
-
-enum Decision {
-    /// Answer without writing (conflict, replayed command, empty append).
-    Answer(Result<Appended, Conflict>),
-    /// Write the events after the stream's current version.
-    Write(Version),
 }
 
 #[async_trait]
