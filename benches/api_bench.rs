@@ -2,13 +2,14 @@
 //!
 //! In one process: the real server (`server::build`) on 127.0.0.1:0 over a temporary data
 //! directory with durable commits (`fsync` on), seeded over HTTP with teachers, published courses
-//! and learners. Then 64 keep-alive connections (one awc client each, spread over a few client
+//! and learners (plus a few settled bookings each). Then 64 keep-alive connections (one awc client each, spread over a few client
 //! threads) drive, one phase after the other:
-//! - writes: `requestBooking` by random learners on random courses for a fixed time, then the
-//!   wait until the choreography has settled (every subscriber at lag 0), which gives confirmed
-//!   bookings per second end to end;
+//! - the ceiling: `GET /ping` answered by a bare actix-web server on another port, same client;
 //! - reads: a mix of course search, course by id and a learner's bookings (with its token);
-//! - the ceiling: `GET /ping` answered by a bare actix-web server on another port, same client.
+//! - the flow: a fixed number of `requestBooking`s by random learners on random courses, then the
+//!   wait until the choreography has decided every one (every subscriber at lag 0), which gives
+//!   confirmed bookings per second end to end;
+//! - writes: `requestBooking` for a fixed time, for the rate and latency of durable writes.
 //!
 //! Client and server share the machine's cores (figure `cores`): every rate is what both together
 //! reach, and ratios (reads to ceiling) are taken within one run. When the server serves
@@ -16,10 +17,12 @@
 //!
 //! `cargo bench -p konnektid --bench api_bench [-- --quick] [-- --connections N] [-- --client-threads N]`.
 //! `BENCH_DIR` picks where the data directory goes (default: the system temp dir); fsync figures
-//! only mean something on a real disk, not on tmpfs.
+//! only mean something on a real disk, not on tmpfs. `BENCH_LOG` (a tracing filter) shows the
+//! server's logs on stderr. `BENCH_SEED_CONCURRENCY` sets the requests in flight while seeding.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +37,8 @@ use serde_json::{json, Value};
 #[derive(Clone, Copy)]
 struct Durations {
     writes: Duration,
+    /// Bookings requested (as fast as the connections go) for the end-to-end flow measurement.
+    flow_bookings: usize,
     reads: Duration,
     ceiling: Duration,
     settle_timeout: Duration,
@@ -41,12 +46,14 @@ struct Durations {
 
 const FULL: Durations = Durations {
     writes: Duration::from_secs(10),
+    flow_bookings: 3_000,
     reads: Duration::from_secs(10),
     ceiling: Duration::from_secs(5),
-    settle_timeout: Duration::from_secs(180),
+    settle_timeout: Duration::from_secs(120),
 };
 const QUICK: Durations = Durations {
     writes: Duration::from_secs(3),
+    flow_bookings: 1_000,
     reads: Duration::from_secs(3),
     ceiling: Duration::from_secs(2),
     settle_timeout: Duration::from_secs(60),
@@ -55,6 +62,8 @@ const QUICK: Durations = Durations {
 const TEACHERS: usize = 50;
 const COURSES: usize = 500;
 const LEARNERS: usize = 200;
+/// Bookings each learner has before the read phase (so `bookings` lists are not empty).
+const BOOKINGS_PER_LEARNER: usize = 3;
 /// Requests in flight while seeding.
 const SEED_CONCURRENCY: usize = 32;
 const PASSWORD: &str = "benchmark password";
@@ -97,6 +106,15 @@ fn quantile(samples: &mut [f64], q: f64) -> f64 {
     samples[((samples.len() - 1) as f64 * q).round() as usize]
 }
 
+/// CPU time this process (client and server together) has used so far.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+}
+
 fn load_average() -> f64 {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     text.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
@@ -104,6 +122,10 @@ fn load_average() -> f64 {
 
 fn main() {
     let options = Options::parse();
+    // `BENCH_LOG=actors=debug` (a tracing filter) shows the server's logs on stderr; off by default.
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_writer(std::io::stderr).init();
+    }
     let dir = {
         std::fs::create_dir_all(&options.dir).expect("create BENCH_DIR");
         tempfile::Builder::new().prefix("api-bench").tempdir_in(&options.dir).expect("create a temporary directory")
@@ -137,11 +159,15 @@ async fn run(options: Options, data_dir: PathBuf) {
     let catalogue = Arc::new(seed(&client, &graphql).await);
     emit("seed_s", started.elapsed().as_secs_f64(), "s");
 
-    writes(&options, &client, &base, &catalogue).await;
-    let reads_per_s = reads(&options, &client, &base, &catalogue).await;
-    let ceiling = load(&options, Workload::Ping, &ping_url, options.durations.ceiling).await;
+    // Quiet phases first: nothing is settling in the background while they run.
+    let ceiling = load(&options, Workload::Ping, &ping_url, options.durations.ceiling, usize::MAX).await;
     ceiling.report("ceiling", &["ping"]);
+    let reads_per_s = reads(&options, &client, &base, &catalogue).await;
     emit("api_read_ratio_to_ceiling", reads_per_s / ceiling.per_second(), "ratio");
+    read_model_costs(&app, &catalogue);
+    graphql_costs(&app, &catalogue).await;
+    flow(&options, &client, &base, &catalogue).await;
+    writes(&options, &client, &base, &catalogue).await;
     emit("load_avg_1m_at_end", load_average(), "load");
 
     ping_handle.stop(true).await;
@@ -207,7 +233,7 @@ const BOOKINGS: &str = "query LearnerBookings($learner: ID!) { bookings(learnerI
 const REQUEST_BOOKING: &str =
     "mutation RequestBooking($course: ID!) { requestBooking(input: {courseId: $course, paymentMethod: \"tok_visa\"}) \
      { booking { id status } position } }";
-const STATUS: &str = "query BenchStatus { projections { name lag } stats { bookingsConfirmed bookingsCancelled } }";
+const STATUS: &str = "query BenchStatus { projections { name position lag } stats { bookingsConfirmed bookingsCancelled } }";
 
 fn body(query: &str, variables: Value) -> Bytes {
     Bytes::from(serde_json::to_vec(&json!({ "query": query, "variables": variables })).expect("a JSON body"))
@@ -256,29 +282,57 @@ async fn create_course(client: &awc::Client, url: &str, teacher_token: &str, ind
 }
 
 async fn seed(client: &awc::Client, url: &str) -> Catalogue {
+    let concurrency = std::env::var("BENCH_SEED_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(SEED_CONCURRENCY);
+    let started = Instant::now();
     let teachers: Vec<(String, String)> = futures::stream::iter(0..TEACHERS)
         .map(|i| register(client, url, format!("teacher{i}@bench.example"), format!("Teacher {i}")))
-        .buffered(SEED_CONCURRENCY)
+        .buffered(concurrency)
         .collect()
         .await;
+    emit("seed_register_per_s", TEACHERS as f64 / started.elapsed().as_secs_f64(), "members/s");
+    let started = Instant::now();
     let courses: Vec<String> = futures::stream::iter(0..COURSES)
         .map(|i| create_course(client, url, &teachers[i % TEACHERS].1, i))
-        .buffered(SEED_CONCURRENCY)
+        .buffered(concurrency)
         .collect()
         .await;
+    emit("seed_create_and_publish_per_s", COURSES as f64 / started.elapsed().as_secs_f64(), "courses/s");
     let learners: Vec<Learner> = futures::stream::iter(0..LEARNERS)
         .map(|i| register(client, url, format!("learner{i}@bench.example"), format!("Learner {i}")))
-        .buffered(SEED_CONCURRENCY)
+        .buffered(concurrency)
         .map(|(id, token)| Learner { id, bearer: Arc::from(format!("Bearer {token}")) })
         .collect()
         .await;
-    Catalogue {
+    let mut catalogue = Catalogue {
         search_bodies: SEARCHES.iter().map(|text| body(SEARCH, json!({ "text": text }))).collect(),
         course_bodies: courses.iter().map(|id| body(COURSE, json!({ "id": id }))).collect(),
         booking_bodies: learners.iter().map(|l| body(BOOKINGS, json!({ "learner": l.id }))).collect(),
         request_bodies: courses.iter().map(|id| body(REQUEST_BOOKING, json!({ "course": id }))).collect(),
         courses,
         learners,
+    };
+    seed_bookings(client, url, &mut catalogue, concurrency).await;
+    catalogue
+}
+
+/// Gives every learner a few bookings and waits until the flow has confirmed them all.
+async fn seed_bookings(client: &awc::Client, url: &str, catalogue: &mut Catalogue, concurrency: usize) {
+    let before = Status::read(client, url).await;
+    let started = Instant::now();
+    let requests = (0..LEARNERS * BOOKINGS_PER_LEARNER).map(|i| {
+        let learner = &catalogue.learners[i % LEARNERS];
+        let course = &catalogue.courses[(i * 7) % COURSES];
+        let token = learner.bearer.trim_start_matches("Bearer ").to_owned();
+        async move { gql(client, url, Some(&token), REQUEST_BOOKING, json!({ "course": course })).await }
+    });
+    futures::stream::iter(requests).buffer_unordered(concurrency).for_each(|_| async {}).await;
+    let expected = (LEARNERS * BOOKINGS_PER_LEARNER) as u64;
+    let (settled, done) = settle(client, url, &before, expected, Duration::from_secs(120)).await;
+    let confirmed = settled.confirmed.saturating_sub(before.confirmed);
+    emit("seed_bookings_confirmed", confirmed as f64, "bookings");
+    emit("seed_bookings_confirmed_per_s", confirmed as f64 / started.elapsed().as_secs_f64(), "bookings/s (600 requested, light load)");
+    if !done {
+        eprintln!("api_bench: the seeded bookings had not settled after 120 s");
     }
 }
 
@@ -347,6 +401,8 @@ struct Outcome {
     errors: u64,
     first_error: Option<String>,
     elapsed: Duration,
+    /// CPU time of the whole process (client and server) during the phase.
+    cpu: Duration,
 }
 
 impl Outcome {
@@ -376,6 +432,10 @@ impl Outcome {
         emit(&format!("{prefix}_p50_ms"), quantile(&mut all, 0.5), "ms");
         emit(&format!("{prefix}_p99_ms"), quantile(&mut all, 0.99), "ms");
         emit(&format!("{prefix}_errors"), self.errors as f64, "requests");
+        if !self.cpu.is_zero() {
+            emit(&format!("{prefix}_cpu_cores"), self.cpu.as_secs_f64() / self.elapsed.as_secs_f64(), "cores busy (client + server)");
+            emit(&format!("{prefix}_cpu_us_per_request"), self.cpu.as_secs_f64() * 1e6 / self.count() as f64, "us (client + server)");
+        }
         if kinds.len() > 1 {
             for (kind, samples) in kinds.iter().zip(&self.latencies) {
                 let mut samples = samples.clone();
@@ -390,20 +450,24 @@ impl Outcome {
     }
 }
 
-/// Runs `workload` on `options.connections` connections for `duration`, from client threads of
-/// their own (each an actix system), so the server's runtime thread is left to the server.
-async fn load(options: &Options, workload: Workload, url: &str, duration: Duration) -> Outcome {
+/// Runs `workload` on `options.connections` connections for `duration` (or until `max_requests`
+/// have been sent), from client threads of their own (each an actix system), so the server's
+/// runtime thread is left to the server.
+async fn load(options: &Options, workload: Workload, url: &str, duration: Duration, max_requests: usize) -> Outcome {
     let (options, url) = (options.clone(), url.to_owned());
+    let sent = Arc::new(AtomicUsize::new(0));
     actix_rt::task::spawn_blocking(move || {
+        let cpu = process_cpu();
         let started = Instant::now();
         let deadline = started + duration;
         let threads: Vec<_> = (0..options.client_threads)
             .map(|thread| {
-                let (workload, url) = (workload.clone(), url.clone());
+                let (workload, url, sent) = (workload.clone(), url.clone(), sent.clone());
                 let ids: Vec<usize> = (0..options.connections).filter(|c| c % options.client_threads == thread).collect();
                 std::thread::spawn(move || {
                     actix_rt::System::new().block_on(async move {
-                        let connections = ids.into_iter().map(|id| connection(workload.clone(), &url, id as u64 + 1, deadline));
+                        let budget = Budget { deadline, sent: &sent, max_requests };
+                        let connections = ids.into_iter().map(|id| connection(workload.clone(), &url, id as u64 + 1, budget));
                         let mut outcome = Outcome::default();
                         for finished in futures::future::join_all(connections).await {
                             outcome.merge(finished);
@@ -418,18 +482,33 @@ async fn load(options: &Options, workload: Workload, url: &str, duration: Durati
             outcome.merge(thread.join().expect("a client thread"));
         }
         outcome.elapsed = started.elapsed();
+        outcome.cpu = process_cpu().saturating_sub(cpu);
         outcome
     })
     .await
     .expect("the load ran")
 }
 
-/// One keep-alive connection sending one request after the other until `deadline`.
-async fn connection(workload: Workload, url: &str, seed: u64, deadline: Instant) -> Outcome {
+/// When the connections of one phase stop: at the deadline or after `max_requests` in all.
+#[derive(Clone, Copy)]
+struct Budget<'a> {
+    deadline: Instant,
+    sent: &'a AtomicUsize,
+    max_requests: usize,
+}
+
+impl Budget<'_> {
+    fn take(&self) -> bool {
+        Instant::now() < self.deadline && self.sent.fetch_add(1, Ordering::Relaxed) < self.max_requests
+    }
+}
+
+/// One keep-alive connection sending one request after the other while the budget lasts.
+async fn connection(workload: Workload, url: &str, seed: u64, budget: Budget<'_>) -> Outcome {
     let client = awc::Client::builder().connector(awc::Connector::new().limit(1)).timeout(Duration::from_secs(30)).finish();
     let mut rng = Rng::new(seed);
     let mut outcome = Outcome { latencies: vec![Vec::new(); 3], ..Outcome::default() };
-    while Instant::now() < deadline {
+    while budget.take() {
         let call = workload.next(&mut rng);
         let started = Instant::now();
         let result = send(&client, url, &call).await;
@@ -469,7 +548,8 @@ async fn send(client: &awc::Client, url: &str, call: &Call) -> Result<(), String
 
 /// Subscribers' lags and the booking counts, as the API shows them.
 struct Status {
-    lags: Vec<(String, u64)>,
+    /// Name, position, lag of every subscriber.
+    lags: Vec<(String, u64, u64)>,
     confirmed: u64,
     cancelled: u64,
 }
@@ -478,8 +558,8 @@ impl Status {
     async fn read(client: &awc::Client, graphql: &str) -> Self {
         let data = gql(client, graphql, None, STATUS, json!({})).await;
         let number = |v: &Value| v.as_str().and_then(|s| s.parse().ok()).or_else(|| v.as_u64()).unwrap_or(0);
-        let lags =
-            data["projections"].as_array().into_iter().flatten().map(|p| (p["name"].as_str().unwrap_or("?").to_owned(), number(&p["lag"])));
+        let lags = data["projections"].as_array().into_iter().flatten();
+        let lags = lags.map(|p| (p["name"].as_str().unwrap_or("?").to_owned(), number(&p["position"]), number(&p["lag"])));
         Self {
             lags: lags.collect(),
             confirmed: data["stats"]["bookingsConfirmed"].as_u64().unwrap_or(0),
@@ -488,52 +568,88 @@ impl Status {
     }
 
     fn settled(&self) -> bool {
-        self.lags.iter().all(|(_, lag)| *lag == 0)
+        self.lags.iter().all(|(_, _, lag)| *lag == 0)
+    }
+
+    fn position(&self, subscriber: &str) -> u64 {
+        self.lags.iter().find(|(name, _, _)| name == subscriber).map_or(0, |(_, position, _)| *position)
     }
 }
 
-async fn writes(options: &Options, client: &awc::Client, base: &str, catalogue: &Arc<Catalogue>) {
-    let graphql = format!("{base}/graphql");
-    let before_status = Status::read(client, &graphql).await;
-    let before_metrics = Metrics::scrape(client, base).await;
-    let started = Instant::now();
-    let outcome = load(options, Workload::Writes(catalogue.clone()), &graphql, options.durations.writes).await;
-    outcome.report("api_write", &["request_booking"]);
-    let at_end = Status::read(client, &graphql).await;
-    let requested = outcome.count() as u64;
-    let confirmed_at_end = at_end.confirmed.saturating_sub(before_status.confirmed);
-    emit("api_bookings_requested", requested as f64, "bookings");
-    emit("api_bookings_confirmed_while_writing_per_s", confirmed_at_end as f64 / outcome.elapsed.as_secs_f64(), "bookings/s");
-    for (name, lag) in &at_end.lags {
-        emit(&format!("diag_lag_at_writes_end_{}", name.replace('-', "_")), *lag as f64, "events");
-    }
+/// Bookings confirmed or cancelled since `before`.
+fn finished_since(status: &Status, before: &Status) -> u64 {
+    (status.confirmed + status.cancelled).saturating_sub(before.confirmed + before.cancelled)
+}
 
-    let settled_by = started + outcome.elapsed + options.durations.settle_timeout;
-    let finished =
-        |status: &Status| (status.confirmed + status.cancelled).saturating_sub(before_status.confirmed + before_status.cancelled);
-    let mut last = at_end;
+/// Polls until every subscriber is at lag 0 and `expected` more bookings than in `before` are
+/// decided (or lag 0 twice in a row, for bookings that end otherwise); `false` after `timeout`.
+async fn settle(client: &awc::Client, graphql: &str, before: &Status, expected: u64, timeout: Duration) -> (Status, bool) {
+    let deadline = Instant::now() + timeout;
     let mut settled_polls = 0;
     loop {
-        // Settled: every subscriber at lag 0 and every booking decided (or lag 0 twice in a row,
-        // for bookings that end otherwise, e.g. rejected).
-        settled_polls = if last.settled() { settled_polls + 1 } else { 0 };
-        if settled_polls >= 2 || (settled_polls == 1 && finished(&last) >= requested) {
-            break;
+        let status = Status::read(client, graphql).await;
+        settled_polls = if status.settled() { settled_polls + 1 } else { 0 };
+        if settled_polls >= 2 || (settled_polls == 1 && finished_since(&status, before) >= expected) {
+            return (status, true);
         }
-        if Instant::now() > settled_by {
-            eprintln!("api_bench: the booking flow had not settled {} s after the writes", options.durations.settle_timeout.as_secs());
-            break;
+        if Instant::now() > deadline {
+            return (status, false);
         }
         actix_rt::time::sleep(Duration::from_millis(50)).await;
-        last = Status::read(client, &graphql).await;
+    }
+}
+
+/// The booking flow end to end: `flow_bookings` requests as fast as the connections go, then the
+/// wait until every one is decided; confirmed bookings per second from first request to last
+/// confirmation.
+async fn flow(options: &Options, client: &awc::Client, base: &str, catalogue: &Arc<Catalogue>) {
+    let graphql = format!("{base}/graphql");
+    let before = Status::read(client, &graphql).await;
+    let before_metrics = Metrics::scrape(client, base).await;
+    let started = Instant::now();
+    let workload = Workload::Writes(catalogue.clone());
+    let outcome = load(options, workload, &graphql, options.durations.settle_timeout, options.durations.flow_bookings).await;
+    let requested = outcome.count() as u64;
+    let at_end = Status::read(client, &graphql).await;
+    let metrics_at_end = Metrics::scrape(client, base).await;
+    emit("api_flow_bookings_requested", requested as f64, "bookings");
+    emit("api_flow_requesting_s", outcome.elapsed.as_secs_f64(), "s");
+    emit("api_flow_confirmed_while_requesting", at_end.confirmed.saturating_sub(before.confirmed) as f64, "bookings");
+
+    let flow_at_end = at_end.position("booking-flow");
+    let (last, done) = settle(client, &graphql, &before, requested, options.durations.settle_timeout).await;
+    if !done {
+        eprintln!("api_bench: the booking flow had not settled {} s after the requests", options.durations.settle_timeout.as_secs());
     }
     let total = started.elapsed();
-    let confirmed = last.confirmed.saturating_sub(before_status.confirmed);
-    emit("api_bookings_confirmed", confirmed as f64, "bookings");
-    emit("api_settle_after_writes_s", (total - outcome.elapsed).as_secs_f64(), "s");
+    let settle_time = total.saturating_sub(outcome.elapsed);
+    let confirmed = last.confirmed.saturating_sub(before.confirmed);
+    emit("api_flow_bookings_confirmed", confirmed as f64, "bookings");
+    emit("api_flow_bookings_undecided_at_end", requested.saturating_sub(finished_since(&last, &before)) as f64, "bookings");
+    emit("api_flow_settle_s", settle_time.as_secs_f64(), "s after the last request");
+    let flow_events = last.position("booking-flow").saturating_sub(flow_at_end);
+    emit("diag_booking_flow_events_per_s", flow_events as f64 / settle_time.as_secs_f64(), "log events/s (the booking-flow subscriber)");
     emit("api_bookings_confirmed_per_s", confirmed as f64 / total.as_secs_f64(), "bookings/s (first request to last confirmation)");
+    let metrics_settled = Metrics::scrape(client, base).await;
+    if let (Some(before), Some(at_end), Some(settled)) = (before_metrics, metrics_at_end, metrics_settled) {
+        at_end.report_writes(&before, outcome.elapsed, "diag_flow_requesting");
+        settled.report_writes(&at_end, settle_time, "diag_flow_settling");
+    }
+}
+
+/// `requestBooking` for a fixed time: the rate and latency of durable writes. The flow is left
+/// to catch up after the benchmark ends (its backlog is reported).
+async fn writes(options: &Options, client: &awc::Client, base: &str, catalogue: &Arc<Catalogue>) {
+    let graphql = format!("{base}/graphql");
+    let before_metrics = Metrics::scrape(client, base).await;
+    let outcome = load(options, Workload::Writes(catalogue.clone()), &graphql, options.durations.writes, usize::MAX).await;
+    outcome.report("api_write", &["request_booking"]);
+    let at_end = Status::read(client, &graphql).await;
+    for (name, _, lag) in &at_end.lags {
+        emit(&format!("diag_lag_at_writes_end_{}", name.replace('-', "_")), *lag as f64, "events");
+    }
     if let (Some(before), Some(after)) = (before_metrics, Metrics::scrape(client, base).await) {
-        after.report_writes(&before, total);
+        after.report_writes(&before, outcome.elapsed, "diag_writing");
     }
 }
 
@@ -541,7 +657,7 @@ async fn writes(options: &Options, client: &awc::Client, base: &str, catalogue: 
 async fn reads(options: &Options, client: &awc::Client, base: &str, catalogue: &Arc<Catalogue>) -> f64 {
     let graphql = format!("{base}/graphql");
     let before = Metrics::scrape(client, base).await;
-    let outcome = load(options, Workload::Reads(catalogue.clone()), &graphql, options.durations.reads).await;
+    let outcome = load(options, Workload::Reads(catalogue.clone()), &graphql, options.durations.reads, usize::MAX).await;
     outcome.report("api_read", &["search", "course", "bookings"]);
     if let (Some(before), Some(after)) = (before, Metrics::scrape(client, base).await) {
         for operation in ["SearchCourses", "CourseById", "LearnerBookings"] {
@@ -553,7 +669,73 @@ async fn reads(options: &Options, client: &awc::Client, base: &str, catalogue: &
             );
         }
     }
+    // The same mix on one connection: latency without queueing.
+    let single = Options { connections: 1, client_threads: 1, ..options.clone() };
+    let unloaded = load(&single, Workload::Reads(catalogue.clone()), &graphql, options.durations.ceiling, usize::MAX).await;
+    for (kind, samples) in ["search", "course", "bookings"].iter().zip(&unloaded.latencies) {
+        emit(&format!("diag_read_1conn_{kind}_p50_ms"), quantile(&mut samples.clone(), 0.5), "ms (one connection)");
+    }
     outcome.per_second()
+}
+
+/// What the read models alone cost per query, in process, without GraphQL or HTTP.
+fn read_model_costs(app: &App, catalogue: &Catalogue) {
+    use konnektid::projections::{BookingFilter, CourseFilter, PageRequest, Viewer};
+    const ROUNDS: usize = 300;
+    let time = |figure: &str, run: &mut dyn FnMut(usize)| {
+        let started = Instant::now();
+        for round in 0..ROUNDS {
+            run(round);
+        }
+        emit(figure, started.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64, "us per query (read model only)");
+    };
+    let read_models = app.read_models();
+    let page = PageRequest::first(20);
+    time("diag_readmodel_search_us", &mut |round| {
+        let filter = CourseFilter { text: Some(SEARCHES[round % SEARCHES.len()].to_owned()), ..CourseFilter::default() };
+        read_models.courses.list(&filter, &page).expect("search the courses");
+    });
+    let courses: Vec<uuid::Uuid> = catalogue.courses.iter().map(|id| id.parse().expect("a UUID")).collect();
+    time("diag_readmodel_course_us", &mut |round| {
+        read_models.courses.get(courses[round % courses.len()]).expect("read a course");
+    });
+    let learners: Vec<uuid::Uuid> = catalogue.learners.iter().map(|l| l.id.parse().expect("a UUID")).collect();
+    time("diag_readmodel_bookings_us", &mut |round| {
+        let learner = learners[round % learners.len()];
+        let filter = BookingFilter { learner_id: Some(learner), visible_to: Viewer::Member(learner), ..BookingFilter::default() };
+        read_models.bookings.list(&filter, &page).expect("list bookings");
+    });
+}
+
+/// What GraphQL execution (parse, validate, resolve) and serializing the answer cost per query,
+/// in process, without HTTP.
+async fn graphql_costs(app: &Arc<App>, catalogue: &Catalogue) {
+    const ROUNDS: usize = 300;
+    let schema = konnektid::api::schema();
+    let kinds: [(&str, &[Bytes], bool); 3] = [
+        ("search", &catalogue.search_bodies, false),
+        ("course", &catalogue.course_bodies, false),
+        ("bookings", &catalogue.booking_bodies, true),
+    ];
+    for (kind, bodies, signed_in) in kinds {
+        let (mut executing, mut serializing) = (Duration::ZERO, Duration::ZERO);
+        for round in 0..ROUNDS {
+            let index = round % bodies.len();
+            let request: juniper::http::GraphQLRequest = serde_json::from_slice(&bodies[index]).expect("a GraphQL request");
+            let bearer = signed_in.then(|| &*catalogue.learners[index].bearer);
+            let caller = app.authenticate(bearer).expect("a valid token");
+            let context = konnektid::api::Context::new(app.clone(), caller);
+            let started = Instant::now();
+            let response = request.execute(&schema, &context).await;
+            executing += started.elapsed();
+            let started = Instant::now();
+            let bytes = serde_json::to_vec(&response).expect("serialize the answer");
+            serializing += started.elapsed();
+            assert!(response.is_ok() && !bytes.is_empty(), "the {kind} query failed in process");
+        }
+        emit(&format!("diag_graphql_{kind}_us"), executing.as_secs_f64() * 1e6 / ROUNDS as f64, "us per query (juniper, in process)");
+        emit(&format!("diag_graphql_{kind}_serialize_us"), serializing.as_secs_f64() * 1e6 / ROUNDS as f64, "us per answer");
+    }
 }
 
 // ---- server-side figures from /metrics ------------------------------------------------------------
@@ -602,20 +784,26 @@ impl Metrics {
         }
     }
 
-    fn report_writes(&self, before: &Metrics, elapsed: Duration) {
+    /// Group commits and commands between `before` and this scrape, `elapsed` apart.
+    fn report_writes(&self, before: &Metrics, elapsed: Duration, prefix: &str) {
         let (commits, appends) = self.delta(before, "actors_group_commit_appends", "");
         if commits > 0.0 {
-            emit("diag_group_commits_per_s", commits / elapsed.as_secs_f64(), "commits/s");
-            emit("diag_group_commit_appends_mean", appends / commits, "appends per commit");
-            self.report_mean(before, "actors_group_commit_flush_seconds", "", "diag_group_commit_flush");
+            emit(&format!("{prefix}_group_commits_per_s"), commits / elapsed.as_secs_f64(), "commits/s");
+            emit(&format!("{prefix}_group_commit_appends_mean"), appends / commits, "appends per commit");
+            self.report_mean(before, "actors_group_commit_flush_seconds", "", &format!("{prefix}_group_commit_flush"));
         }
-        self.report_mean(before, "http_request_duration_seconds", "operation=\"RequestBooking\"", "diag_server_RequestBooking");
+        self.report_mean(
+            before,
+            "http_request_duration_seconds",
+            "operation=\"RequestBooking\"",
+            &format!("{prefix}_server_RequestBooking"),
+        );
         for aggregate in ["booking", "course", "payment"] {
             let labels = format!("aggregate=\"{aggregate}\"");
             let (count, sum) = self.delta(before, "actors_command_duration_seconds", &labels);
             if count > 0.0 {
-                emit(&format!("diag_commands_{aggregate}_per_s"), count / elapsed.as_secs_f64(), "commands/s");
-                emit(&format!("diag_command_{aggregate}_ms_mean"), sum / count * 1e3, "ms");
+                emit(&format!("{prefix}_commands_{aggregate}_per_s"), count / elapsed.as_secs_f64(), "commands/s");
+                emit(&format!("{prefix}_command_{aggregate}_ms_mean"), sum / count * 1e3, "ms");
             }
         }
     }
