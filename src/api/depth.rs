@@ -46,11 +46,6 @@ pub fn inspect(query: &str, operation: Option<&str>) -> Option<QueryShape> {
     })
 }
 
-/// The deepest operation of `query`, or `None` if it does not parse.
-pub fn query_depth(query: &str) -> Option<usize> {
-    inspect(query, None).map(|shape| shape.depth)
-}
-
 fn document_depth(document: &graphql_parser::query::Document<'_, String>) -> usize {
     let fragments: HashMap<&str, &FragmentDefinition<String>> = document
         .definitions
@@ -117,7 +112,11 @@ fn items_depth<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::{inspect, query_depth};
+    use super::inspect;
+
+    fn query_depth(query: &str) -> Option<usize> {
+        inspect(query, None).map(|shape| shape.depth)
+    }
 
     #[test]
     fn each_nested_selection_set_is_one_level() {

@@ -168,10 +168,6 @@ impl Projections {
         self.inner.entries.lock().get(name)?.read_model.as_ref().map(|slot| slot.handle.clone())
     }
 
-    pub fn names(&self) -> Vec<(String, SubscriberKind)> {
-        self.inner.entries.lock().iter().map(|(name, entry)| (name.clone(), entry.kind)).collect()
-    }
-
     /// Waits until the chosen subscribers have applied `position` (or stopped past it).
     pub async fn wait_for(&self, position: Position, timeout: Duration, which: WaitFor<'_>) -> Result<(), WaitTimeout> {
         let deadline = tokio::time::Instant::now() + timeout;
