@@ -69,6 +69,11 @@ impl EventHandler for EmailNotifier {
         &["BookingConfirmed", "BookingCancelled"]
     }
 
+    /// The booking: its learner hears of the confirmation before the cancellation.
+    fn ordering_key(&self, event: &RecordedEvent) -> Uuid {
+        event.stream.aggregate_id
+    }
+
     async fn handle(&self, event: &RecordedEvent, _commands: &CommandBus) -> Result<(), ProjectionError> {
         let Some(booking_event) = decode::<Booking>(event)? else { return Ok(()) };
         match booking_event {

@@ -212,6 +212,12 @@ impl EventHandler for Payments {
         &["BookingSeatReserved", "BookingCancelled", "PaymentCaptured"]
     }
 
+    /// The booking (its payment shares the id): a charge and a refund of one booking never run
+    /// side by side, whichever requests their events came from.
+    fn ordering_key(&self, event: &RecordedEvent) -> Uuid {
+        event.stream.aggregate_id
+    }
+
     async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
         match decode::<Booking>(event)? {
             Some(BookingEvent::BookingSeatReserved { .. }) => return self.charge(event, commands).await,

@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use super::{ProjectionError, ProjectorState, Subscriber};
 use crate::event::{Position, RecordedEvent};
-use crate::store::EventStore;
+use crate::store::{CommittedBatch, EventStore};
 
 const CATCH_UP_PAGE: usize = 1_000;
 
@@ -87,18 +87,12 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
             _ = setup.stop.changed() => break,
         };
         let outcome = match received {
-            Ok(batch) => {
-                let fresh: Vec<&RecordedEvent> = batch.iter().filter(|e| e.position > position).collect();
-                match fresh.first() {
-                    None => Ok(()),
-                    Some(first) if first.position == position + 1 => {
-                        let events: Vec<RecordedEvent> = fresh.into_iter().cloned().collect();
-                        apply(subscriber.as_mut(), &setup, &events, &mut position).await
-                    }
-                    // A hole before this batch: read it (and the batch) from the store.
-                    Some(_) => catch_up(subscriber.as_mut(), &mut setup, &mut position, ProjectorState::Live).await,
-                }
-            }
+            Ok(batch) => match coalesce(&batch, &mut live, position) {
+                Some(events) if events.is_empty() => Ok(()),
+                Some(events) if events[0].position == position + 1 => apply(subscriber.as_mut(), &setup, &events, &mut position).await,
+                // A hole before these events, or a lagging receiver: read from the store.
+                _ => catch_up(subscriber.as_mut(), &mut setup, &mut position, ProjectorState::Live).await,
+            },
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::debug!(subscriber = %setup.name, missed, "live feed lagged; reading from the store");
                 catch_up(subscriber.as_mut(), &mut setup, &mut position, ProjectorState::Live).await
@@ -111,6 +105,21 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
         publish(&setup, position, ProjectorState::Live);
     }
     publish(&setup, position, ProjectorState::Stopped);
+}
+
+/// The events after `position` in `first` and in every batch already waiting behind it (up to
+/// [`CATCH_UP_PAGE`]), so a subscriber that fell behind the commits takes them in one batch
+/// rather than one per commit. `None` when the receiver lagged: the store has to fill the gap.
+fn coalesce(first: &[RecordedEvent], live: &mut broadcast::Receiver<CommittedBatch>, position: Position) -> Option<Vec<RecordedEvent>> {
+    let mut events: Vec<RecordedEvent> = first.iter().filter(|e| e.position > position).cloned().collect();
+    while events.len() < CATCH_UP_PAGE {
+        match live.try_recv() {
+            Ok(batch) => events.extend(batch.iter().filter(|e| e.position > position).cloned()),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => return None,
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => break,
+        }
+    }
+    Some(events)
 }
 
 async fn handle_control(subscriber: &mut dyn Subscriber, setup: &DriverSetup, control: Control) {

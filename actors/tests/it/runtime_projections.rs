@@ -333,3 +333,71 @@ async fn an_admin_can_retry_a_parked_event_once_the_cause_is_fixed_or_skip_it() 
     assert!(projections.retry_parked("mailer", 2).await.is_err(), "nothing is parked there any more");
     assert_eq!(projections.statuses().await.unwrap()[0].parked, 0);
 }
+
+/// Records the deposits it sees per account and how many of its reactions overlapped.
+#[derive(Clone, Default)]
+struct DepositTracer {
+    seen: Arc<Mutex<Vec<(Uuid, u64)>>>,
+    in_flight: Arc<AtomicU32>,
+    most_in_flight: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl EventHandler for DepositTracer {
+    fn event_types(&self) -> &[&'static str] {
+        &["Deposited"]
+    }
+
+    fn ordering_key(&self, event: &RecordedEvent) -> Uuid {
+        event.stream.aggregate_id
+    }
+
+    async fn handle(&self, event: &RecordedEvent, _: &CommandBus) -> Result<(), ProjectionError> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        // Long enough for the other keys' reactions to start meanwhile.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let AccountEvent::Deposited { amount, .. } = EventCodec::<AccountEvent>::default().decode(event)? {
+            self.seen.lock().push((event.stream.aggregate_id, amount));
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[actix_rt::test]
+async fn reactions_with_different_keys_overlap_and_those_with_one_key_keep_log_order() {
+    let tracer = DepositTracer::default();
+    let added = Arc::new(AtomicBool::new(false));
+    let (handler, flag) = (tracer.clone(), added.clone());
+    let mut test = TestRuntime::start(move |builder: RuntimeBuilder| {
+        let builder = builder.aggregate::<Account>(AggregateConfig::default());
+        if flag.load(Ordering::SeqCst) {
+            builder.handler("tracer", handler.clone(), StartFrom::Beginning)
+        } else {
+            builder
+        }
+    })
+    .await;
+    let accounts: Vec<Uuid> = (0..8).map(|_| Uuid::new_v4()).collect();
+    for id in &accounts {
+        test.send::<Account>(*id, open("ada")).await.unwrap();
+    }
+    for amount in 1..=3 {
+        for id in &accounts {
+            test.send::<Account>(*id, deposit(amount)).await.unwrap();
+        }
+    }
+    // Added now, the handler meets the whole history in one catch-up batch.
+    added.store(true, Ordering::SeqCst);
+    test.restart().await;
+    test.settle().await;
+
+    let seen = tracer.seen.lock().clone();
+    assert_eq!(seen.len(), 24, "every deposit handled once");
+    for id in &accounts {
+        let amounts: Vec<u64> = seen.iter().filter(|(account, _)| account == id).map(|(_, amount)| *amount).collect();
+        assert_eq!(amounts, vec![1, 2, 3], "one account's deposits in log order");
+    }
+    assert!(tracer.most_in_flight.load(Ordering::SeqCst) > 1, "different accounts were handled side by side");
+}
