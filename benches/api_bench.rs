@@ -15,7 +15,8 @@
 //! reach, and ratios (reads to ceiling) are taken within one run. When the server serves
 //! `/metrics`, the server-side figures (`diag_*`) show where the time goes.
 //!
-//! `cargo bench -p konnektid --bench api_bench [-- --quick] [-- --connections N] [-- --client-threads N]`.
+//! `cargo bench -p konnektid --bench api_bench [-- --quick] [-- --connections N] [-- --client-threads N]
+//! [-- --only ceiling|reads|flow|writes]`.
 //! `BENCH_DIR` picks where the data directory goes (default: the system temp dir); fsync figures
 //! only mean something on a real disk, not on tmpfs. `BENCH_LOG` (a tracing filter) shows the
 //! server's logs on stderr. `BENCH_SEED_CONCURRENCY` sets the requests in flight while seeding.
@@ -75,6 +76,8 @@ struct Options {
     connections: usize,
     client_threads: usize,
     dir: PathBuf,
+    /// `--only PHASE` (ceiling, reads, flow, writes): run that phase alone, e.g. under a profiler.
+    only: Option<String>,
 }
 
 impl Options {
@@ -88,7 +91,12 @@ impl Options {
             connections,
             client_threads: value("--client-threads").unwrap_or(2).clamp(1, connections),
             dir: std::env::var_os("BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
+            only: args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned(),
         }
+    }
+
+    fn runs(&self, phase: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only == phase)
     }
 }
 
@@ -160,14 +168,27 @@ async fn run(options: Options, data_dir: PathBuf) {
     emit("seed_s", started.elapsed().as_secs_f64(), "s");
 
     // Quiet phases first: nothing is settling in the background while they run.
-    let ceiling = load(&options, Workload::Ping, &ping_url, options.durations.ceiling, usize::MAX).await;
-    ceiling.report("ceiling", &["ping"]);
-    let reads_per_s = reads(&options, &client, &base, &catalogue).await;
-    emit("api_read_ratio_to_ceiling", reads_per_s / ceiling.per_second(), "ratio");
-    read_model_costs(&app, &catalogue);
-    graphql_costs(&app, &catalogue).await;
-    flow(&options, &client, &base, &catalogue).await;
-    writes(&options, &client, &base, &catalogue).await;
+    let ceiling_per_s = if options.runs("ceiling") {
+        let ceiling = load(&options, Workload::Ping, &ping_url, options.durations.ceiling, usize::MAX).await;
+        ceiling.report("ceiling", &["ping"]);
+        Some(ceiling.per_second())
+    } else {
+        None
+    };
+    if options.runs("reads") {
+        let reads_per_s = reads(&options, &client, &base, &catalogue).await;
+        if let Some(ceiling_per_s) = ceiling_per_s {
+            emit("api_read_ratio_to_ceiling", reads_per_s / ceiling_per_s, "ratio");
+        }
+        read_model_costs(&app, &catalogue);
+        graphql_costs(&app, &catalogue).await;
+    }
+    if options.runs("flow") {
+        flow(&options, &client, &base, &catalogue).await;
+    }
+    if options.runs("writes") {
+        writes(&options, &client, &base, &catalogue).await;
+    }
     emit("load_avg_1m_at_end", load_average(), "load");
 
     ping_handle.stop(true).await;
