@@ -1,9 +1,17 @@
 //! The `courses` read model: the catalogue, listed newest first, filtered and paged.
 //!
 //! Storage: `c` + id → [`CourseView`]; `n` + cursor → () lists every course newest first (by
-//! the position of `CourseCreated`); `t` + teacher + cursor → () lists a teacher's courses.
-//! A `teacher_id` filter walks the teacher index only; every other filter walks the whole
-//! primary index and tests each course, which also gives `total_count` for free.
+//! the position of `CourseCreated`); `g` → the position of the last event that changed what
+//! lists filter on (anything but seats).
+//!
+//! Lists filter a [`Catalogue`] held in memory: every course's filterable fields, with texts
+//! lower-cased once. It is rebuilt from the tree only when `g` moved, so the seat changes of a
+//! busy booking flow never invalidate it; a rebuilt tree reaches the same `g` for the same
+//! history, so a rebuild does not either. Only a page's courses are read from the tree, so seats
+//! are always current. The price: memory about the size of all titles and descriptions.
+//! (Trees written before the catalogue also hold `t` + teacher + cursor keys, no longer read.)
+
+use std::sync::Arc;
 
 use actors::{Aggregate, EventCodec, Position, ProjectionError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent, Version};
 use chrono::{DateTime, Utc};
@@ -20,7 +28,7 @@ pub const NAME: &str = "courses";
 
 const COURSE: u8 = b'c';
 const NEWEST: u8 = b'n';
-const BY_TEACHER: u8 = b't';
+const LISTED_AS_OF: u8 = b'g';
 
 /// A course as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,12 +60,7 @@ impl CourseView {
 
     /// Drafts are seen by their teacher and the admin only; published and archived courses by anyone.
     pub fn visible_to(&self, viewer: &Viewer) -> bool {
-        match (self.status, viewer) {
-            (CourseStatus::Draft, Viewer::Admin) => true,
-            (CourseStatus::Draft, Viewer::Member(member)) => *member == self.teacher_id,
-            (CourseStatus::Draft, Viewer::Anonymous) => false,
-            (CourseStatus::Published | CourseStatus::Archived, _) => true,
-        }
+        visible(self.status, self.teacher_id, viewer)
     }
 
     pub fn cursor(&self) -> Cursor {
@@ -101,12 +104,19 @@ impl ReadModel for CoursesProjection {
             };
             let cursor = view.cursor();
             tx.insert(index_key(NEWEST, None, &cursor), Vec::new())?;
-            tx.insert(index_key(BY_TEACHER, Some(teacher_id), &cursor), Vec::new())?;
+            tx.put(vec![LISTED_AS_OF], &event.position)?;
             return tx.put(key, &view);
         }
         // The aggregate accepts nothing before `CourseCreated`, so a missing view cannot occur.
         let Some(mut view) = tx.fetch::<CourseView>(&key)? else { return Ok(()) };
         view.version = event.version;
+        let seats_only = matches!(
+            decoded,
+            CourseEvent::SeatReserved { .. } | CourseEvent::SeatReleased { .. } | CourseEvent::SeatReservationRejected { .. }
+        );
+        if !seats_only {
+            tx.put(vec![LISTED_AS_OF], &event.position)?;
+        }
         match decoded {
             CourseEvent::CourseCreated { .. } => {}
             CourseEvent::CourseUpdated { title, description, category, city, price_cents, capacity, .. } => {
@@ -140,30 +150,68 @@ pub struct CourseFilter {
     pub visible_to: Viewer,
 }
 
-/// A [`CourseFilter`] with its texts lower-cased once for the whole scan.
-struct Matcher {
-    filter: CourseFilter,
+/// What lists filter on, for every course, newest first; texts lower-cased.
+struct Catalogue {
+    /// The `g` value this was built at.
+    as_of: Position,
+    entries: Vec<CatalogueEntry>,
+}
+
+struct CatalogueEntry {
+    cursor: Cursor,
+    teacher_id: Uuid,
+    status: CourseStatus,
+    category: String,
+    city: Option<String>,
+    title: String,
+    description: String,
+}
+
+impl CatalogueEntry {
+    fn new(cursor: Cursor, course: &CourseView) -> Self {
+        Self {
+            cursor,
+            teacher_id: course.teacher_id,
+            status: course.status,
+            category: course.category.to_lowercase(),
+            city: course.city.as_deref().map(str::to_lowercase),
+            title: course.title.to_lowercase(),
+            description: course.description.to_lowercase(),
+        }
+    }
+}
+
+fn visible(status: CourseStatus, teacher_id: Uuid, viewer: &Viewer) -> bool {
+    match (status, viewer) {
+        (CourseStatus::Draft, Viewer::Admin) => true,
+        (CourseStatus::Draft, Viewer::Member(member)) => *member == teacher_id,
+        (CourseStatus::Draft, Viewer::Anonymous) => false,
+        (CourseStatus::Published | CourseStatus::Archived, _) => true,
+    }
+}
+
+/// A [`CourseFilter`] with its texts lower-cased once for the whole list.
+struct Matcher<'a> {
+    filter: &'a CourseFilter,
     category: Option<String>,
     city: Option<String>,
     text: Option<String>,
 }
 
-impl Matcher {
-    fn new(filter: &CourseFilter) -> Self {
+impl<'a> Matcher<'a> {
+    fn new(filter: &'a CourseFilter) -> Self {
         let lower = |text: &Option<String>| text.as_deref().map(|t| t.trim().to_lowercase());
-        Self { category: lower(&filter.category), city: lower(&filter.city), text: lower(&filter.text), filter: filter.clone() }
+        Self { category: lower(&filter.category), city: lower(&filter.city), text: lower(&filter.text), filter }
     }
 
-    fn matches(&self, course: &CourseView) -> bool {
-        let filter = &self.filter;
-        course.visible_to(&filter.visible_to)
+    fn matches(&self, course: &CatalogueEntry) -> bool {
+        let filter = self.filter;
+        visible(course.status, course.teacher_id, &filter.visible_to)
             && filter.status.is_none_or(|status| status == course.status)
             && filter.teacher_id.is_none_or(|teacher| teacher == course.teacher_id)
-            && self.category.as_ref().is_none_or(|category| course.category.to_lowercase() == *category)
-            && self.city.as_ref().is_none_or(|city| course.city.as_ref().is_some_and(|c| c.to_lowercase() == *city))
-            && self.text.as_ref().is_none_or(|text| {
-                course.title.to_lowercase().contains(text.as_str()) || course.description.to_lowercase().contains(text.as_str())
-            })
+            && self.category.as_ref().is_none_or(|category| course.category == *category)
+            && self.city.as_ref().is_none_or(|city| course.city.as_ref() == Some(city))
+            && self.text.as_deref().is_none_or(|text| course.title.contains(text) || course.description.contains(text))
     }
 }
 
@@ -171,11 +219,12 @@ impl Matcher {
 #[derive(Clone)]
 pub struct CoursesQuery {
     handle: ReadModelHandle,
+    catalogue: Arc<parking_lot::RwLock<Option<Arc<Catalogue>>>>,
 }
 
 impl CoursesQuery {
     pub fn new(handle: ReadModelHandle) -> Self {
-        Self { handle }
+        Self { handle, catalogue: Arc::default() }
     }
 
     /// The course, whoever may see it: the caller checks [`CourseView::visible_to`].
@@ -185,15 +234,35 @@ impl CoursesQuery {
 
     /// The courses matching `filter`, newest first, one page of them.
     pub fn list(&self, filter: &CourseFilter, page: &PageRequest) -> Result<Connection<CourseView>, QueryError> {
-        let reader = TreeReader::open(&self.handle);
-        let prefix = match filter.teacher_id {
-            Some(teacher) => id_key(BY_TEACHER, teacher),
-            None => vec![NEWEST],
-        };
+        let catalogue = self.catalogue()?;
         let matcher = Matcher::new(filter);
-        let matches = reader
-            .scan_views::<CourseView>(&prefix, COURSE)
-            .filter(|entry| entry.as_ref().map_or(true, |(_, course)| matcher.matches(course)));
-        paginate(matches, page)
+        let matches = catalogue.entries.iter().filter(|entry| matcher.matches(entry)).map(|entry| Ok((entry.cursor, entry.cursor.id())));
+        let page = paginate(matches, page)?;
+        // Only the page's courses are read, so their seats are as current as the tree.
+        let mut items = Vec::with_capacity(page.items.len());
+        for (cursor, id) in page.items {
+            if let Some(course) = self.get(id)? {
+                items.push((cursor, course));
+            }
+        }
+        Ok(Connection { items, has_next_page: page.has_next_page, end_cursor: page.end_cursor, total_count: page.total_count })
+    }
+
+    /// The catalogue as of the tree's `g`, rebuilt from the tree when that moved.
+    fn catalogue(&self) -> Result<Arc<Catalogue>, QueryError> {
+        let as_of: Position = self.handle.fetch(&[LISTED_AS_OF])?.unwrap_or(0);
+        if let Some(catalogue) = self.catalogue.read().as_ref().filter(|catalogue| catalogue.as_of == as_of) {
+            return Ok(catalogue.clone());
+        }
+        // Built from a tree read after `as_of`: at worst newer than its label, and then the
+        // next list sees the newer `g` and builds again.
+        let reader = TreeReader::open(&self.handle);
+        let entries = reader
+            .scan_views::<CourseView>(&[NEWEST], COURSE)
+            .map(|entry| entry.map(|(cursor, course)| CatalogueEntry::new(cursor, &course)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let catalogue = Arc::new(Catalogue { as_of, entries });
+        *self.catalogue.write() = Some(catalogue.clone());
+        Ok(catalogue)
     }
 }

@@ -122,3 +122,39 @@ async fn it_should_refuse_a_malformed_cursor() {
         assert!(matches!(answer, Err(QueryError::BadCursor)), "{cursor:?}: {answer:?}");
     }
 }
+
+#[actix_rt::test]
+async fn it_should_list_what_changed_since_the_last_list_from_the_same_query() {
+    let log = Log::start().await;
+    let (course, teacher) = (Uuid::new_v4(), Uuid::new_v4());
+    log.course(course, [created(teacher, "Rust", "Programming", 2), published()]).await;
+    let courses = log.read().await.courses;
+    let search = |text: &str| CourseFilter { text: Some(text.to_owned()), ..CourseFilter::default() };
+    let listed = courses.list(&search("rust"), &PageRequest::first(10)).expect("the read model answers");
+    assert_eq!((titles(&listed.items), listed.items[0].1.seats_taken), (vec!["Rust"], 0));
+
+    // A seat taken: the same query shows it, though nothing a list filters on changed.
+    log.course(course, [seat_reserved(Uuid::new_v4(), Uuid::new_v4())]).await;
+    log.read().await;
+    let listed = courses.list(&search("rust"), &PageRequest::first(10)).expect("the read model answers");
+    assert_eq!(listed.items[0].1.seats_taken, 1);
+
+    // A new title: the old one no longer matches, the new one does.
+    let update = CourseEvent::CourseUpdated {
+        title: "Piano".to_owned(),
+        description: "Scales".to_owned(),
+        category: "Music".to_owned(),
+        city: None,
+        price_cents: 100,
+        capacity: 2,
+        updated_at: at(5),
+    };
+    log.course(course, [update]).await;
+    log.read().await;
+    assert_eq!(titles(&courses.list(&search("scales"), &PageRequest::first(10)).expect("the read model answers").items), vec!["Piano"]);
+
+    // A new course: listed as well.
+    log.course(Uuid::new_v4(), [created(teacher, "Rust again", "Programming", 2), published()]).await;
+    log.read().await;
+    assert_eq!(titles(&courses.list(&search("RUST"), &PageRequest::first(10)).expect("the read model answers").items), vec!["Rust again"]);
+}
