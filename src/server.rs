@@ -24,7 +24,7 @@ pub async fn run(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
 /// The server, not started yet: tests keep its handle to stop it.
 pub fn build(app: Arc<App>, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
     let limits = app.limits().clone();
-    let state = ApiState { app, schema: Arc::new(api::schema()) };
+    let state = ApiState::new(app, Arc::new(api::schema()));
     let address = listener.local_addr()?;
     let mut server = HttpServer::new(move || {
         HttpApp::new()

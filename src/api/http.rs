@@ -13,7 +13,8 @@ use juniper::{DefaultScalarValue, InputValue};
 use serde_json::json;
 use tracing::Instrument;
 
-use super::{execute, Context, Schema};
+use super::prepared::{PreparedOperations, Refused};
+use super::{Context, Schema};
 use crate::app::{App, AppError, Caller};
 
 /// What every handler needs.
@@ -21,6 +22,14 @@ use crate::app::{App, AppError, Caller};
 pub struct ApiState {
     pub app: Arc<App>,
     pub schema: Arc<Schema>,
+    pub operations: Arc<PreparedOperations>,
+}
+
+impl ApiState {
+    pub fn new(app: Arc<App>, schema: Arc<Schema>) -> Self {
+        let operations = Arc::new(PreparedOperations::new(schema.clone()));
+        Self { app, schema, operations }
+    }
 }
 
 /// Mounts the routes; shared by the server and the tests.
@@ -106,21 +115,24 @@ async fn get_graphql(request: HttpRequest, payload: web::Payload, state: web::Da
 
 async fn run(request: &HttpRequest, state: &ApiState, graphql: GraphQLRequest<DefaultScalarValue>, read_only: bool) -> HttpResponse {
     let started = std::time::Instant::now();
-    let shape = super::depth::inspect(&graphql.query, graphql.operation_name.as_deref());
-    let operation = shape.as_ref().and_then(|s| s.operation_name.clone()).unwrap_or_else(|| "anonymous".to_owned());
+    let max_depth = state.app.limits().max_query_depth;
+    let prepared = state.operations.prepare(&graphql.query, graphql.operation_name.as_deref(), max_depth, read_only);
+    let operation = match &prepared {
+        Ok(prepared) => prepared.operation_name(),
+        Err(refused) => refused.operation_name.as_deref(),
+    }
+    .unwrap_or("anonymous")
+    .to_owned();
     let span = tracing::info_span!("graphql", operation = %operation);
     let response = async {
-        let caller = match state.app.authenticate(authorization(request)) {
-            Ok(caller) => caller,
-            Err(error) => {
-                return json!({ "data": null, "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] })
-            }
+        // A bad token is answered first, whatever the document.
+        let outcome = match (state.app.authenticate(authorization(request)), prepared) {
+            (Err(error), _) | (_, Err(Refused { error, .. })) => Err(error),
+            (Ok(caller), Ok(prepared)) => prepared.execute(&graphql.variables(), &Context::new(state.app.clone(), caller)).await,
         };
-        let context = Context::new(state.app.clone(), caller);
-        match execute(&state.schema, &context, &graphql, shape.as_ref(), read_only).await {
-            Ok(response) => response,
-            Err(error) => json!({ "data": null, "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] }),
-        }
+        outcome.unwrap_or_else(
+            |error| json!({ "data": null, "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] }),
+        )
     }
     .instrument(span)
     .await;

@@ -8,6 +8,7 @@ mod http;
 mod json;
 mod mutation;
 pub(crate) mod objects;
+pub mod prepared;
 mod query;
 mod subscription;
 mod visibility;
@@ -15,9 +16,7 @@ mod websocket;
 
 use std::sync::Arc;
 
-use juniper::http::GraphQLRequest;
-use juniper::{DefaultScalarValue, RootNode, ID};
-use serde_json::json;
+use juniper::{RootNode, ID};
 use uuid::Uuid;
 
 pub use http::{configure, ApiState};
@@ -79,40 +78,6 @@ pub fn schema() -> Schema {
 /// The SDL the server serves (`konnektid schema`).
 pub fn sdl() -> String {
     schema().as_sdl()
-}
-
-/// Runs one request: the depth limit, GET-only-queries, then juniper. Errors before execution
-/// come back as `Err`; errors during execution are in the response with their codes.
-pub async fn execute(
-    schema: &Schema,
-    context: &Context,
-    request: &GraphQLRequest<DefaultScalarValue>,
-    shape: Option<&depth::QueryShape>,
-    read_only: bool,
-) -> Result<serde_json::Value, AppError> {
-    if let Some(shape) = shape {
-        let max_depth = context.app.limits().max_query_depth;
-        if shape.depth > max_depth {
-            return Err(AppError::Limit(format!("the query is {} levels deep; at most {max_depth} are allowed", shape.depth)));
-        }
-        if read_only && shape.is_mutation {
-            return Err(AppError::BadInput("mutations must be sent with POST".into()));
-        }
-    }
-    let variables = request.variables();
-    match juniper::execute(&request.query, request.operation_name.as_deref(), schema, &variables, context).await {
-        Ok((data, errors)) => {
-            let mut response = json!({ "data": data });
-            if !errors.is_empty() {
-                response["errors"] = errors::shape(&errors);
-            }
-            Ok(response)
-        }
-        Err(juniper::GraphQLError::IsSubscription) => {
-            Err(AppError::BadInput("subscriptions are served over WebSocket on /graphql (graphql-transport-ws)".into()))
-        }
-        Err(error) => Err(AppError::BadInput(error.to_string())),
-    }
 }
 
 /// Ids are UUIDs; a malformed one is BAD_INPUT.
