@@ -34,6 +34,10 @@ use konnektid::app::App;
 use konnektid::config::Config;
 use serde_json::{json, Value};
 
+/// The allocator of the `konnektid` binary, so the server measured here is the one that ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How long each phase runs; `--quick` shortens them.
 #[derive(Clone, Copy)]
 struct Durations {
