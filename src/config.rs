@@ -31,6 +31,10 @@ pub struct ServerConfig {
     pub command_timeout_ms: u64,
     pub shutdown_timeout_secs: u64,
     pub workers: usize,
+    /// GraphQL requests over HTTP per second and client (member, else peer address); 0: no limit.
+    pub rate_limit_per_second: u32,
+    /// Requests a client may send at once before the rate applies; 0: as many as the rate.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +48,8 @@ impl Default for ServerConfig {
             command_timeout_ms: 10_000,
             shutdown_timeout_secs: 10,
             workers: 0,
+            rate_limit_per_second: 0,
+            rate_limit_burst: 0,
         }
     }
 }

@@ -14,6 +14,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::prepared::{PreparedOperations, Refused};
+use super::rate::RateLimit;
 use super::{Context, Schema};
 use crate::app::{App, AppError, Caller};
 
@@ -23,12 +24,14 @@ pub struct ApiState {
     pub app: Arc<App>,
     pub schema: Arc<Schema>,
     pub operations: Arc<PreparedOperations>,
+    pub rate: Arc<RateLimit>,
 }
 
 impl ApiState {
     pub fn new(app: Arc<App>, schema: Arc<Schema>) -> Self {
         let operations = Arc::new(PreparedOperations::new(schema.clone()));
-        Self { app, schema, operations }
+        let rate = Arc::new(RateLimit::new(app.limits().rate_limit_per_second, app.limits().rate_limit_burst));
+        Self { app, schema, operations, rate }
     }
 }
 
@@ -125,8 +128,10 @@ async fn run(request: &HttpRequest, state: &ApiState, graphql: GraphQLRequest<De
     .to_owned();
     let span = tracing::info_span!("graphql", operation = %operation);
     let response = async {
-        // A bad token is answered first, whatever the document.
-        let outcome = match (state.app.authenticate(authorization(request)), prepared) {
+        // A bad token is answered first, then the rate, whatever the document.
+        let caller = state.app.authenticate(authorization(request));
+        let admitted = caller.and_then(|caller| state.rate.check(caller, request.peer_addr().map(|peer| peer.ip())).map(|()| caller));
+        let outcome = match (admitted, prepared) {
             (Err(error), _) | (_, Err(Refused { error, .. })) => Err(error),
             (Ok(caller), Ok(prepared)) => prepared.execute(&graphql.variables(), &Context::new(state.app.clone(), caller)).await,
         };

@@ -10,6 +10,7 @@ mod mutation;
 pub(crate) mod objects;
 pub mod prepared;
 mod query;
+mod rate;
 mod subscription;
 mod visibility;
 mod websocket;

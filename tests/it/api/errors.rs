@@ -77,6 +77,35 @@ async fn limits_on_body_size_depth_page_size_are_answered_with_limit() {
 }
 
 #[actix_rt::test]
+async fn a_client_over_the_configured_rate_is_answered_with_limit_and_others_go_on() {
+    let server = TestServer::start_with(|config| {
+        config.server.rate_limit_per_second = 1;
+        config.server.rate_limit_burst = 5;
+    })
+    .await;
+    let query = "{ stats { bookingsConfirmed } }";
+    // Registration is one anonymous request; the member's own bucket starts full.
+    let (ada, _) = server.register("ada@example.com", "Ada").await;
+    // The burst goes through; the bucket refills one a second, so a quick series runs dry.
+    let mut answered = 0;
+    let refused = loop {
+        let response = server.graphql(query, json!({}), Some(&ada)).await;
+        if response.get("errors").is_some() || answered == 50 {
+            break response;
+        }
+        answered += 1;
+    };
+    assert!(answered >= 5, "the burst of 5 went through, then {answered}");
+    assert_code(&refused, "LIMIT");
+    assert!(text(&refused["errors"][0]["message"]).contains("requests per second"), "{refused}");
+    let (bob, _) = server.register("bob@example.com", "Bob").await;
+    assert!(server.graphql(query, json!({}), Some(&bob)).await.get("errors").is_none(), "each member has a bucket of its own");
+    for _ in 0..10 {
+        assert!(server.graphql(query, json!({}), Some(ADMIN)).await.get("errors").is_none(), "the admin is not limited");
+    }
+}
+
+#[actix_rt::test]
 async fn bad_input_answers_malformed_requests_and_out_of_range_values() {
     let server = TestServer::start().await;
     let (member, _) = server.register("member@example.org", "Member").await;

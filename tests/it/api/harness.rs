@@ -33,6 +33,8 @@ struct Running {
 /// The server under test. Start it inside `#[actix_rt::test]`.
 pub struct TestServer {
     data: tempfile::TempDir,
+    /// Changes a test makes to the harness's configuration, on every (re)start.
+    adjust: fn(&mut Config),
     running: Option<Running>,
     client: awc::Client,
     _watchdog: Watchdog,
@@ -109,10 +111,21 @@ async fn serve(config: &Config) -> Running {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server on the harness's configuration as changed by `adjust`.
+    pub async fn start_with(adjust: fn(&mut Config)) -> Self {
         let watchdog = Watchdog::arm();
         let data = tempfile::tempdir().expect("a temporary directory");
-        let running = serve(&config(data.path().to_owned())).await;
-        Self { data, running: Some(running), client: client(), _watchdog: watchdog }
+        let running = serve(&Self::config(data.path().to_owned(), adjust)).await;
+        Self { data, adjust, running: Some(running), client: client(), _watchdog: watchdog }
+    }
+
+    fn config(data_dir: PathBuf, adjust: fn(&mut Config)) -> Config {
+        let mut config = config(data_dir);
+        adjust(&mut config);
+        config
     }
 
     fn running(&self) -> &Running {
@@ -142,7 +155,7 @@ impl TestServer {
         task.await.expect("the server task finished").expect("the server stopped cleanly");
         app.shutdown().await;
         drop(app);
-        self.running = Some(serve(&config(self.data.path().to_owned())).await);
+        self.running = Some(serve(&Self::config(self.data.path().to_owned(), self.adjust)).await);
     }
 
     /// POSTs a GraphQL request; answers the whole response body (`data` and `errors`).
