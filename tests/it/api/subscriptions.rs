@@ -134,3 +134,24 @@ async fn the_admin_events_subscription_delivers_the_history_in_order_then_new_ev
         live.push(text(&payload["data"]["events"]["type"]));
     }
 }
+
+#[actix_rt::test]
+async fn a_subscription_deeper_than_the_limit_is_refused_with_limit_and_the_connection_goes_on() {
+    let server = TestServer::start().await;
+    let (token, _) = server.register("deep@example.com", "Deep").await;
+    let mut socket = Socket::connect(&server, &token).await;
+    // 13 levels: subscription, bookingUpdated, then course/teacher/teaching/edges/node twice more.
+    let deep = "subscription($id: ID!) { bookingUpdated(id: $id) { course { teacher { teaching { edges { node { teacher { \
+                teaching { edges { node { teacher { teaching { totalCount } } } } } } } } } } } } }";
+    socket.subscribe("deep", deep, json!({ "id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427" })).await;
+    let refused = socket.next().await;
+    assert_eq!((refused["type"].as_str(), refused["id"].as_str()), (Some("error"), Some("deep")), "{refused:#}");
+    assert_eq!(refused["payload"][0]["extensions"]["code"], "LIMIT", "{refused:#}");
+    assert!(text(&refused["payload"][0]["message"]).contains("13 levels"), "{refused:#}");
+
+    // The same connection still serves a subscription within the limit.
+    socket.subscribe("log", "subscription { bookingUpdated(id: \"1b4e28ba-2fa1-11d2-883f-0016d3cca427\") { id } }", json!({})).await;
+    let answer = socket.next().await;
+    assert_eq!(answer["id"], "log", "{answer:#}");
+    assert_ne!(answer["payload"][0]["extensions"]["code"], "LIMIT", "{answer:#}");
+}
