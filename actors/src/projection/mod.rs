@@ -64,6 +64,8 @@ pub enum ProjectionError {
     Local(#[from] sled::Error),
     #[error("a stored checkpoint is corrupt")]
     CorruptCheckpoint,
+    #[error("a read model wrote to the empty key, which holds its checkpoint")]
+    ReservedKey,
     #[error("{0}")]
     Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
