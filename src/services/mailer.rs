@@ -3,7 +3,6 @@
 //! [`SmtpMailer`]. Both format the message with `lettre`, so an outbox file is byte for byte what
 //! SMTP would send: RFC 5322 headers, MIME, CRLF line endings, non-ASCII headers encoded.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -52,7 +51,7 @@ pub enum MailError {
         source: std::io::Error,
     },
     #[error("the outbox writer stopped before it finished")]
-    OutboxTask(#[from] tokio::task::JoinError),
+    OutboxStopped,
     #[error("the SMTP server did not take the e-mail")]
     Smtp(#[from] lettre::transport::smtp::Error),
 }
@@ -136,11 +135,13 @@ fn format(message: &EmailMessage, from: &Mailbox) -> Result<Message, MailError> 
 
 /// Writes each message to `<dir>/<message id>.eml`. A re-send rewrites the same file, so a
 /// retried handler never leaves two copies; the write goes to a temporary file renamed into
-/// place, so a reader never sees half a message.
+/// place, so a reader never sees half a message. Messages sent at the same time are made durable
+/// together (see `spool`).
 #[derive(Debug, Clone)]
 pub struct OutboxMailer {
     dir: PathBuf,
     from: Mailbox,
+    spool: Arc<spool::Spool>,
 }
 
 impl OutboxMailer {
@@ -148,7 +149,8 @@ impl OutboxMailer {
     pub fn new(dir: impl Into<PathBuf>, from: &str) -> Result<Self, MailError> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(|source| MailError::Outbox { path: dir.clone(), source })?;
-        Ok(Self { dir, from: parse_mailbox(from)? })
+        let from = parse_mailbox(from)?;
+        Ok(Self { spool: Arc::new(spool::Spool::start(&dir)?), dir, from })
     }
 
     pub fn dir(&self) -> &Path {
@@ -167,20 +169,8 @@ impl Mailer for OutboxMailer {
         let bytes = format(&message, &self.from)?.formatted();
         let path = self.path_of(message.message_id);
         let temporary = self.dir.join(format!(".{}.eml.tmp", message.message_id));
-        // File I/O blocks; keep it off the arbiter's thread.
-        tokio::task::spawn_blocking(move || write_atomically(&temporary, &path, &bytes)).await??;
-        Ok(())
+        self.spool.write(temporary, path, bytes).await
     }
-}
-
-/// Writes `bytes` to `temporary`, syncs it, then renames it to `path`.
-fn write_atomically(temporary: &Path, path: &Path, bytes: &[u8]) -> Result<(), MailError> {
-    let failed = |source| MailError::Outbox { path: path.to_owned(), source };
-    let mut file = std::fs::File::create(temporary).map_err(failed)?;
-    file.write_all(bytes).map_err(failed)?;
-    // Synced before the rename, so a crash leaves either no file or the whole message.
-    file.sync_all().map_err(failed)?;
-    std::fs::rename(temporary, path).map_err(failed)
 }
 
 /// Sends through an SMTP server, with a pool of connections.
@@ -213,5 +203,6 @@ impl Mailer for SmtpMailer {
     }
 }
 
+mod spool;
 #[cfg(test)]
 mod tests;

@@ -65,3 +65,24 @@ fn it_should_read_the_mail_section() {
     assert_eq!(config.kind, MailKind::Smtp);
     assert_eq!((config.smtp_host.as_str(), config.smtp_port, config.smtp_starttls), ("mail.example.org", 587, true));
 }
+
+#[actix_rt::test]
+async fn it_should_write_messages_sent_at_the_same_time_whole_and_answer_each_sender() {
+    let (_dir, mailer) = outbox();
+    let messages: Vec<EmailMessage> = (0..40u128)
+        .map(|id| EmailMessage { message_id: Uuid::from_u128(100 + id % 30), ..message(&format!("Message {}", id % 30)) })
+        .collect();
+    // 40 sends of 30 distinct messages at once: groups, and the same message twice in one group.
+    let sent = futures::future::join_all(messages.iter().cloned().map(|message| mailer.send(message))).await;
+    assert!(sent.iter().all(Result::is_ok), "{sent:?}");
+
+    let names: Vec<String> = std::fs::read_dir(mailer.dir())
+        .expect("the outbox")
+        .map(|entry| entry.expect("an entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 30, "one file per message and no temporary file left behind: {names:?}");
+    for id in 0..30u128 {
+        let text = std::fs::read_to_string(mailer.path_of(Uuid::from_u128(100 + id))).expect("the file exists");
+        assert!(text.contains(&format!("Subject: Message {id}\r\n")), "{text}");
+    }
+}
