@@ -21,6 +21,11 @@ impl From<QueryError> for AppError {
     }
 }
 
+/// One error in the contract's shape: `{"message", "extensions": {"code"}}`.
+pub(super) fn entry(error: &AppError) -> serde_json::Value {
+    serde_json::json!({ "message": error.to_string(), "extensions": { "code": error.code() } })
+}
+
 /// The `errors` array of a response. An error without a code can only come from juniper's own
 /// input coercion during execution, which is bad input.
 pub(super) fn shape<S: ScalarValue>(errors: &[ExecutionError<S>]) -> serde_json::Value {

@@ -15,7 +15,7 @@ use tracing::Instrument;
 
 use super::prepared::{PreparedOperations, Refused};
 use super::rate::RateLimit;
-use super::{Context, Schema};
+use super::{errors, Context, Schema};
 use crate::app::{App, AppError, Caller};
 
 /// What every handler needs.
@@ -51,7 +51,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
 
 /// A transport-level error in the contract's shape.
 fn transport_error(status: StatusCode, error: &AppError) -> HttpResponse {
-    let body = json!({ "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] });
+    let body = json!({ "errors": [errors::entry(error)] });
     record("none", status.as_u16(), &body, std::time::Duration::ZERO);
     HttpResponse::build(status).json(body)
 }
@@ -118,6 +118,12 @@ async fn get_graphql(request: HttpRequest, payload: web::Payload, state: web::Da
 
 async fn run(request: &HttpRequest, state: &ApiState, graphql: GraphQLRequest<DefaultScalarValue>, read_only: bool) -> HttpResponse {
     let started = std::time::Instant::now();
+    let caller = state.app.authenticate(authorization(request));
+    // A client over its rate costs no parsing: it is refused before its document is read.
+    let peer = request.peer_addr().map(|peer| peer.ip());
+    if let Err(error) = caller.as_ref().map_or(Ok(()), |caller| state.rate.check(*caller, peer)) {
+        return respond(graphql.operation_name.as_deref().unwrap_or("anonymous"), Err(error), started);
+    }
     let max_depth = state.app.limits().max_query_depth;
     let prepared = state.operations.prepare(&graphql.query, graphql.operation_name.as_deref(), max_depth, read_only);
     let operation = match &prepared {
@@ -127,21 +133,22 @@ async fn run(request: &HttpRequest, state: &ApiState, graphql: GraphQLRequest<De
     .unwrap_or("anonymous")
     .to_owned();
     let span = tracing::info_span!("graphql", operation = %operation);
-    let response = async {
-        // A bad token is answered first, then the rate, whatever the document.
-        let caller = state.app.authenticate(authorization(request));
-        let admitted = caller.and_then(|caller| state.rate.check(caller, request.peer_addr().map(|peer| peer.ip())).map(|()| caller));
-        let outcome = match (admitted, prepared) {
+    let outcome = async {
+        // A bad token is answered first, whatever the document.
+        match (caller, prepared) {
             (Err(error), _) | (_, Err(Refused { error, .. })) => Err(error),
             (Ok(caller), Ok(prepared)) => prepared.execute(&graphql.variables(), &Context::new(state.app.clone(), caller)).await,
-        };
-        outcome.unwrap_or_else(
-            |error| json!({ "data": null, "errors": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] }),
-        )
+        }
     }
     .instrument(span)
     .await;
-    record(&operation, 200, &response, started.elapsed());
+    respond(&operation, outcome, started)
+}
+
+/// The HTTP answer to a GraphQL request: HTTP 200, errors (if any) with their codes.
+fn respond(operation: &str, outcome: Result<serde_json::Value, AppError>, started: std::time::Instant) -> HttpResponse {
+    let response = outcome.unwrap_or_else(|error| json!({ "data": null, "errors": [errors::entry(&error)] }));
+    record(operation, 200, &response, started.elapsed());
     HttpResponse::Ok().json(response)
 }
 

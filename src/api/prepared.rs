@@ -116,8 +116,12 @@ impl PreparedOperations {
 }
 
 fn too_deep(shape: &QueryShape, max_depth: usize) -> Refused {
-    let error = AppError::Limit(format!("the query is {} levels deep; at most {max_depth} are allowed", shape.depth));
-    Refused { operation_name: shape.operation_name.clone(), error }
+    Refused { operation_name: shape.operation_name.clone(), error: depth_limit(shape.depth, max_depth) }
+}
+
+/// The LIMIT answer to a document `depth` levels deep; shared with subscriptions.
+pub(super) fn depth_limit(depth: usize, max_depth: usize) -> AppError {
+    AppError::Limit(format!("the query is {depth} levels deep; at most {max_depth} are allowed"))
 }
 
 fn refusal(error: GraphQLError) -> AppError {

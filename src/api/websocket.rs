@@ -17,7 +17,8 @@ use juniper_graphql_ws::{ArcSchema, ConnectionConfig};
 use serde_json::json;
 
 use super::http::{caller_from_init, ApiState};
-use super::{depth, Context};
+use super::prepared::depth_limit;
+use super::{depth, errors, Context};
 use crate::app::AppError;
 
 pub(super) async fn serve(request: HttpRequest, payload: web::Payload, state: ApiState) -> HttpResponse {
@@ -62,8 +63,8 @@ pub(super) async fn serve(request: HttpRequest, payload: web::Payload, state: Ap
                     let too_deep =
                         depth::inspect(&payload.query, payload.operation_name.as_deref()).filter(|shape| shape.depth > max_depth);
                     if let Some(shape) = too_deep {
-                        let error = AppError::Limit(format!("the query is {} levels deep; at most {max_depth} are allowed", shape.depth));
-                        let refusal = json!({ "id": id, "type": "error", "payload": [{ "message": error.to_string(), "extensions": { "code": error.code() } }] });
+                        let refusal =
+                            json!({ "id": id, "type": "error", "payload": [errors::entry(&depth_limit(shape.depth, max_depth))] });
                         if replies.text(refusal.to_string()).await.is_err() {
                             return;
                         }
