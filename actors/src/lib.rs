@@ -19,8 +19,8 @@ pub use codec::{CodecError, DomainEvent, EventCodec, Upcasters};
 pub use command::{CommandError, Execute, Executed};
 pub use event::{CommandContext, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent, StreamId, Version};
 pub use projection::{
-    EventHandler, ProcessManager, ProjectionError, ProjectorState, ProjectorStatus, ReadModel, ReadModelHandle, ReadModelTx, RetryPolicy,
-    SubscriberKind, WaitFor, WaitTimeout,
+    EventHandler, ProcessManager, ProjectionError, ProjectorState, ProjectorStatus, ReadModel, ReadModelHandle, ReadModelTx, ReadVersion,
+    RetryPolicy, SubscriberKind, WaitFor, WaitTimeout,
 };
 pub use runtime::{CommandBus, Runtime, RuntimeBuilder, StartError, StartFrom};
 pub use store::{Appended, Conflict, EventStore, ImportError, InMemoryStore, SledStore, SledStoreConfig, Snapshot, StoreError};

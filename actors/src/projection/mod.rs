@@ -17,7 +17,7 @@ pub use driver::RetryPolicy;
 pub use hub::{ParkedError, ParkedEvent, Projections, RebuildError, WaitFor, WaitTimeout};
 pub(crate) use reactor::Reaction;
 pub use reactor::{EventHandler, ProcessManager, ReactorSubscriber};
-pub use read_model::{decode_value, ReadModel, ReadModelHandle, ReadModelSubscriber, ReadModelTx};
+pub use read_model::{decode_value, ReadModel, ReadModelHandle, ReadModelSubscriber, ReadModelTx, ReadVersion};
 
 /// What a subscriber is for; shown in its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 //! key, the one key no read model can use.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -95,18 +96,46 @@ pub fn decode_value<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> 
     decode_bytes(bytes).map_err(|reason| CodecError::Decode { event_type: "read model value".into(), schema_version: 0, reason })
 }
 
+/// A number that moves forward whenever what queries can read from the read models of one
+/// runtime may have changed: after every committed batch and every swap to a rebuilt copy. Two
+/// equal readings mean the read models held the same data in between, so whatever was computed
+/// from them alone (a query's answer, an ETag) is still true.
+#[derive(Clone, Default)]
+pub struct ReadVersion(Arc<AtomicU64>);
+
+impl ReadVersion {
+    /// Read it before reading the read models: a change committed meanwhile makes a later
+    /// reading differ, never the other way round.
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Called after the change is visible to readers, so a reader that sees the old number may
+    /// have read the new data (and throws its result away later) but never the reverse.
+    pub(crate) fn advance(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// Feeds a [`ReadModel`] with events, writing into one tree with its checkpoint. `checkpoints`
 /// is where earlier versions kept the checkpoint, under the tree's name: read when the tree
-/// has none of its own yet.
+/// has none of its own yet. Every commit advances `version`.
 pub struct ReadModelSubscriber {
     model: Arc<dyn ReadModel>,
     tree: sled::Tree,
     checkpoints: sled::Tree,
+    version: ReadVersion,
 }
 
 impl ReadModelSubscriber {
-    pub fn new(model: Arc<dyn ReadModel>, tree: sled::Tree, checkpoints: sled::Tree) -> Self {
-        Self { model, tree, checkpoints }
+    pub fn new(model: Arc<dyn ReadModel>, tree: sled::Tree, checkpoints: sled::Tree, version: ReadVersion) -> Self {
+        Self { model, tree, checkpoints, version }
+    }
+
+    fn commit(&self, tx: ReadModelTx<'_>, checkpoint: Position) -> Result<(), ProjectionError> {
+        tx.commit(checkpoint)?;
+        self.version.advance();
+        Ok(())
     }
 }
 
@@ -134,18 +163,18 @@ impl Subscriber for ReadModelSubscriber {
             self.model.apply(&mut tx, event)?;
         }
         let last = events.last().map_or(0, |e| e.position);
-        tx.commit(last)
+        self.commit(tx, last)
     }
 
     fn skip(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
-        ReadModelTx::new(&self.tree).commit(event.position)
+        self.commit(ReadModelTx::new(&self.tree), event.position)
     }
 
     async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
         let checkpoint = self.checkpoint()?;
         let mut tx = ReadModelTx::new(&self.tree);
         self.model.apply(&mut tx, event)?;
-        tx.commit(checkpoint)
+        self.commit(tx, checkpoint)
     }
 }
 
@@ -204,7 +233,7 @@ mod tests {
     fn a_checkpoint_kept_by_an_earlier_version_counts_until_the_tree_has_its_own() {
         let (tree, checkpoints) = trees();
         checkpoints.insert(tree.name(), &7u64.to_be_bytes()).expect("a write");
-        let subscriber = ReadModelSubscriber::new(Arc::new(Ignores), tree.clone(), checkpoints);
+        let subscriber = ReadModelSubscriber::new(Arc::new(Ignores), tree.clone(), checkpoints, ReadVersion::default());
         assert_eq!(subscriber.checkpoint().expect("a checkpoint"), 7);
         let mut tx = ReadModelTx::new(&tree);
         tx.insert(b"k".to_vec(), b"v".to_vec()).expect("a free key");

@@ -113,6 +113,34 @@ async fn wait_for_times_out_with_the_subscribers_behind() {
 }
 
 #[actix_rt::test]
+async fn the_read_version_stays_while_nothing_is_applied_and_moves_once_a_change_is_readable() {
+    let test = TestRuntime::start(|b: RuntimeBuilder| {
+        b.aggregate::<Account>(AggregateConfig::default()).read_model("balances", Balances::default())
+    })
+    .await;
+    let id = Uuid::new_v4();
+    test.send::<Account>(id, open("ada")).await.unwrap();
+    test.settle().await;
+    let version = test.runtime().projections().read_version();
+    let settled = version.current();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(version.current(), settled, "nothing was applied");
+    let executed = test.send::<Account>(id, deposit(2)).await.unwrap();
+    test.runtime().wait_for(executed.last_position().unwrap(), Duration::from_secs(5)).await.unwrap();
+    assert!(version.current() > settled);
+    let applied = version.current();
+    assert_eq!(balance(&test, "balances", id), Some(2), "a reader that sees the new version sees the change");
+    test.runtime().projections().rebuild("balances").await.unwrap();
+    let before = test.runtime().read_model("balances").unwrap().tree().name();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while test.runtime().read_model("balances").unwrap().tree().name() == before {
+        assert!(tokio::time::Instant::now() < deadline, "the rebuild never swapped");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(version.current() > applied, "the swap to the rebuilt copy moves the version");
+}
+
+#[actix_rt::test]
 async fn a_rebuild_builds_a_fresh_copy_while_the_old_one_serves_then_swaps() {
     let test = TestRuntime::start(|b: RuntimeBuilder| {
         b.aggregate::<Account>(AggregateConfig::default()).read_model("balances", Balances::default())

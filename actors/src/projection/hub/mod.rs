@@ -18,7 +18,7 @@ pub use parked::{ParkedError, ParkedEvent};
 pub use rebuild::RebuildError;
 
 use super::driver::{drive, Control, DriverSetup, Progress, RetryPolicy};
-use super::read_model::{ReadModel, ReadModelHandle, ReadModelSubscriber};
+use super::read_model::{ReadModel, ReadModelHandle, ReadModelSubscriber, ReadVersion};
 use super::{ProjectorState, ProjectorStatus, Subscriber, SubscriberKind};
 use crate::event::Position;
 use crate::store::{EventStore, StoreError};
@@ -63,6 +63,7 @@ struct HubInner {
     generations: sled::Tree,
     checkpoints: sled::Tree,
     parked: sled::Tree,
+    read_version: ReadVersion,
     retry: RetryPolicy,
     arbiters: Arc<[ArbiterHandle]>,
     next_arbiter: AtomicUsize,
@@ -85,13 +86,25 @@ impl Projections {
         let parked = db.open_tree("parked")?;
         let checkpoints = db.open_tree("read-model-checkpoints")?;
         let next_arbiter = AtomicUsize::new(0);
-        let inner = HubInner { entries: Mutex::default(), store, db, generations, checkpoints, parked, retry, arbiters, next_arbiter };
+        let read_version = ReadVersion::default();
+        let inner = HubInner {
+            entries: Mutex::default(),
+            store,
+            db,
+            generations,
+            checkpoints,
+            parked,
+            read_version,
+            retry,
+            arbiters,
+            next_arbiter,
+        };
         Ok(Self { inner: Arc::new(inner) })
     }
 
     pub(crate) fn add_read_model(&self, name: &str, model: Arc<dyn ReadModel>, tree: sled::Tree, generation: u64) -> ReadModelHandle {
         let handle = ReadModelHandle::new(name, tree.clone());
-        let subscriber = ReadModelSubscriber::new(model.clone(), tree, self.inner.checkpoints.clone());
+        let subscriber = ReadModelSubscriber::new(model.clone(), tree, self.inner.checkpoints.clone(), self.read_version());
         let slot = ReadModelSlot { model, handle: handle.clone(), generation };
         self.start(name, SubscriberKind::ReadModel, Box::new(subscriber), Some(slot));
         handle
@@ -161,6 +174,11 @@ impl Projections {
             state,
             parked: self.parked_count(name),
         }
+    }
+
+    /// Moves whenever any read model's data may have changed; see [`ReadVersion`].
+    pub fn read_version(&self) -> ReadVersion {
+        self.inner.read_version.clone()
     }
 
     /// The query handle of a read model.

@@ -69,7 +69,8 @@ impl Projections {
         tree.clear().map_err(local)?;
         self.inner.checkpoints.remove(tree.name()).map_err(local)?;
         let (live_tx, live_rx) = oneshot::channel();
-        let subscriber = Box::new(ReadModelSubscriber::new(model, tree.clone(), self.inner.checkpoints.clone()));
+        // The copy being built advances the version too: harmless, and it keeps one rule.
+        let subscriber = Box::new(ReadModelSubscriber::new(model, tree.clone(), self.inner.checkpoints.clone(), self.read_version()));
         let (progress, stop, control) = self.spawn(name, subscriber, ProjectorState::Rebuilding, Some(live_tx));
         let head = self.inner.store.head().await?;
         let status = {
@@ -114,6 +115,7 @@ impl Projections {
             old_stop.send_replace(true);
             old_tree
         };
+        self.inner.read_version.advance();
         tracing::info!(read_model = %name, generation, "rebuilt copy is now serving");
         // Queries that picked up the old tree a moment ago may still be reading it.
         tokio::time::sleep(Duration::from_secs(5)).await;
