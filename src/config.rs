@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub rate_limit_per_second: u32,
     /// Requests a client may send at once before the rate applies; 0: as many as the rate.
     pub rate_limit_burst: u32,
+    /// Memory for answers to read-model queries, reused while no read model changes; 0: none.
+    pub response_cache_mib: u64,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +52,7 @@ impl Default for ServerConfig {
             workers: 0,
             rate_limit_per_second: 0,
             rate_limit_burst: 0,
+            response_cache_mib: 32,
         }
     }
 }

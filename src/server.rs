@@ -23,8 +23,12 @@ pub async fn run(app: Arc<App>, listener: TcpListener) -> std::io::Result<()> {
 
 /// The server, not started yet: tests keep its handle to stop it.
 pub fn build(app: Arc<App>, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
-    let limits = app.limits().clone();
-    let state = ApiState::new(app, Arc::new(api::schema()));
+    build_with(ApiState::new(app, Arc::new(api::schema())), listener)
+}
+
+/// [`build`] with a state of the caller's (the benchmark serves one without kept answers).
+pub fn build_with(state: ApiState, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+    let limits = state.app.limits().clone();
     let address = listener.local_addr()?;
     let mut server = HttpServer::new(move || {
         HttpApp::new()

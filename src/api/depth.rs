@@ -14,11 +14,15 @@ pub struct QueryShape {
     /// The operation to run: the one named, or the first.
     pub operation_name: Option<String>,
     pub is_mutation: bool,
+    /// A query (not a mutation or subscription) whose root fields, fragments inlined, are all
+    /// among `read_model_fields`: its answer depends on the read models and the caller only.
+    pub reads_read_models_only: bool,
 }
 
-/// Parses `query` once for the depth limit, the GET rule and the metrics' operation label;
-/// `None` if it does not parse (juniper then reports the parse error itself).
-pub fn inspect(query: &str, operation: Option<&str>) -> Option<QueryShape> {
+/// Parses `query` once for the depth limit, the GET rule, the metrics' operation label and
+/// whether its answer may be kept (root fields all in `read_model_fields`); `None` if it does not
+/// parse (juniper then reports the parse error itself).
+pub fn inspect(query: &str, operation: Option<&str>, read_model_fields: &[&str]) -> Option<QueryShape> {
     use graphql_parser::query::OperationDefinition as Op;
     let document = graphql_parser::parse_query::<String>(query).ok()?;
     let depth = document_depth(&document);
@@ -39,22 +43,58 @@ pub fn inspect(query: &str, operation: Option<&str>) -> Option<QueryShape> {
             break;
         }
     }
+    let fragments = fragments_of(&document);
+    let reads_read_models_only = match chosen {
+        Some(Op::Query(graphql_parser::query::Query { selection_set: set, .. }) | Op::SelectionSet(set)) => {
+            let mut root_fields = Vec::new();
+            collect_fields(&set.items, &fragments, &mut HashSet::new(), &mut root_fields);
+            root_fields.iter().all(|field| read_model_fields.contains(field))
+        }
+        _ => false,
+    };
     Some(QueryShape {
         depth,
         operation_name: chosen.and_then(name_of).or_else(|| operation.map(str::to_owned)),
         is_mutation: matches!(chosen, Some(Op::Mutation(_))),
+        reads_read_models_only,
     })
 }
 
-fn document_depth(document: &graphql_parser::query::Document<'_, String>) -> usize {
-    let fragments: HashMap<&str, &FragmentDefinition<String>> = document
+fn fragments_of<'a, 'd>(document: &'a graphql_parser::query::Document<'d, String>) -> HashMap<&'a str, &'a FragmentDefinition<'d, String>> {
+    document
         .definitions
         .iter()
         .filter_map(|d| match d {
             Definition::Fragment(f) => Some((f.name.as_str(), f)),
             Definition::Operation(_) => None,
         })
-        .collect();
+        .collect()
+}
+
+/// The names of the fields a selection set selects at its own level, fragments inlined.
+fn collect_fields<'a>(
+    items: &'a [Selection<String>],
+    fragments: &HashMap<&str, &'a FragmentDefinition<String>>,
+    visiting: &mut HashSet<&'a str>,
+    fields: &mut Vec<&'a str>,
+) {
+    for item in items {
+        match item {
+            Selection::Field(field) => fields.push(&field.name),
+            Selection::InlineFragment(inline) => collect_fields(&inline.selection_set.items, fragments, visiting, fields),
+            Selection::FragmentSpread(spread) => {
+                let name = spread.fragment_name.as_str();
+                if let Some(fragment) = fragments.get(name).filter(|_| visiting.insert(name)) {
+                    collect_fields(&fragment.selection_set.items, fragments, visiting, fields);
+                    visiting.remove(name);
+                }
+            }
+        }
+    }
+}
+
+fn document_depth(document: &graphql_parser::query::Document<'_, String>) -> usize {
+    let fragments = fragments_of(document);
     let depths = document.definitions.iter().filter_map(|d| match d {
         Definition::Operation(operation) => Some(operation_depth(operation, &fragments)),
         Definition::Fragment(_) => None,
@@ -115,7 +155,7 @@ mod tests {
     use super::inspect;
 
     fn query_depth(query: &str) -> Option<usize> {
-        inspect(query, None).map(|shape| shape.depth)
+        inspect(query, None, &[]).map(|shape| shape.depth)
     }
 
     #[test]
@@ -140,10 +180,22 @@ mod tests {
     #[test]
     fn the_chosen_operation_is_named_and_typed() {
         let shape =
-            inspect("query A { stats { members } } mutation B { login(email: \"a\", password: \"b\") { token } }", Some("B")).unwrap();
+            inspect("query A { stats { members } } mutation B { login(email: \"a\", password: \"b\") { token } }", Some("B"), &[]).unwrap();
         assert_eq!((shape.operation_name.as_deref(), shape.is_mutation), (Some("B"), true));
-        let shape = inspect("{ stats { members } }", None).unwrap();
+        let shape = inspect("{ stats { members } }", None, &[]).unwrap();
         assert_eq!((shape.operation_name, shape.is_mutation), (None, false));
+    }
+
+    #[test]
+    fn only_a_query_of_listed_root_fields_reads_read_models_only() {
+        let listed = ["stats", "me"];
+        let reads_only = |query: &str| inspect(query, None, &listed).map(|shape| shape.reads_read_models_only);
+        assert_eq!(reads_only("{ stats { members } me { id } }"), Some(true));
+        assert_eq!(reads_only("query Q { ...R } fragment R on Query { ... on Query { stats { members } } }"), Some(true));
+        assert_eq!(reads_only("{ stats { members } events { position } }"), Some(false));
+        assert_eq!(reads_only("query Q { ...R } fragment R on Query { projections { name } }"), Some(false));
+        assert_eq!(reads_only("mutation { stats }"), Some(false), "a mutation never");
+        assert_eq!(reads_only("subscription { stats }"), Some(false), "a subscription never");
     }
 
     #[test]

@@ -13,6 +13,7 @@ use juniper::{DefaultScalarValue, InputValue};
 use serde_json::json;
 use tracing::Instrument;
 
+use super::answers::{Answers, Transport};
 use super::prepared::{PreparedOperations, Refused};
 use super::rate::RateLimit;
 use super::{errors, Context, Schema};
@@ -25,14 +26,29 @@ pub struct ApiState {
     pub schema: Arc<Schema>,
     pub operations: Arc<PreparedOperations>,
     pub rate: Arc<RateLimit>,
+    pub answers: Arc<Answers>,
 }
 
 impl ApiState {
     pub fn new(app: Arc<App>, schema: Arc<Schema>) -> Self {
         let operations = Arc::new(PreparedOperations::new(schema.clone()));
-        let rate = Arc::new(RateLimit::new(app.limits().rate_limit_per_second, app.limits().rate_limit_burst));
-        Self { app, schema, operations, rate }
+        let limits = app.limits();
+        let rate = Arc::new(RateLimit::new(limits.rate_limit_per_second, limits.rate_limit_burst));
+        let answers = Arc::new(Answers::new(limits.response_cache_mib.saturating_mul(1024 * 1024)));
+        Self { app, schema, operations, rate, answers }
     }
+
+    /// The same, executing every query: what a read costs without kept answers.
+    pub fn keeping_no_answers(self) -> Self {
+        Self { answers: Arc::new(Answers::new(0)), ..self }
+    }
+}
+
+/// A request as it came: how, and its exact text (the body, or the query string), which is
+/// what a kept answer is found by.
+struct Incoming {
+    transport: Transport,
+    text: web::Bytes,
 }
 
 /// Mounts the routes; shared by the server and the tests.
@@ -52,7 +68,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
 /// A transport-level error in the contract's shape.
 fn transport_error(status: StatusCode, error: &AppError) -> HttpResponse {
     let body = json!({ "errors": [errors::entry(error)] });
-    record("none", status.as_u16(), &body, std::time::Duration::ZERO);
+    record("none", status.as_u16(), body["errors"].as_array().map_or(&[][..], Vec::as_slice), std::time::Duration::ZERO);
     HttpResponse::build(status).json(body)
 }
 
@@ -82,24 +98,36 @@ async fn read_body(request: &HttpRequest, mut payload: web::Payload, limit: usiz
 }
 
 async fn post_graphql(request: HttpRequest, payload: web::Payload, state: web::Data<ApiState>) -> HttpResponse {
+    let started = std::time::Instant::now();
     let limit = state.app.limits().body_limit_bytes;
     let body = match read_body(&request, payload, limit).await {
-        Ok(body) => body,
+        Ok(body) => body.freeze(),
         Err(response) => return response,
     };
-    let graphql: GraphQLRequest<DefaultScalarValue> = match serde_json::from_slice(&body) {
+    let incoming = Incoming { transport: Transport::Post, text: body };
+    let caller = state.app.authenticate(authorization(&request));
+    if let Some(response) = kept_answer(&request, &state, &caller, &incoming, started) {
+        return response;
+    }
+    let graphql: GraphQLRequest<DefaultScalarValue> = match serde_json::from_slice(&incoming.text) {
         Ok(graphql) => graphql,
         Err(error) => {
             let message = format!("the body must be JSON with a `query` string (and optional `variables`, `operationName`): {error}");
             return transport_error(StatusCode::BAD_REQUEST, &AppError::BadInput(message));
         }
     };
-    run(&request, &state, graphql, false).await
+    run(&request, &state, caller, graphql, incoming, started).await
 }
 
 async fn get_graphql(request: HttpRequest, payload: web::Payload, state: web::Data<ApiState>) -> HttpResponse {
     if request.headers().get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket")) {
         return super::websocket::serve(request, payload, state.get_ref().clone()).await;
+    }
+    let started = std::time::Instant::now();
+    let incoming = Incoming { transport: Transport::Get, text: web::Bytes::copy_from_slice(request.query_string().as_bytes()) };
+    let caller = state.app.authenticate(authorization(&request));
+    if let Some(response) = kept_answer(&request, &state, &caller, &incoming, started) {
+        return response;
     }
     let parameters = match web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string()) {
         Ok(parameters) => parameters.into_inner(),
@@ -113,18 +141,45 @@ async fn get_graphql(request: HttpRequest, payload: web::Payload, state: web::Da
         Err(error) => return transport_error(StatusCode::BAD_REQUEST, &AppError::BadInput(format!("`variables` is not JSON: {error}"))),
     };
     let graphql = GraphQLRequest::new(query, parameters.get("operationName").cloned(), variables);
-    run(&request, &state, graphql, true).await
+    run(&request, &state, caller, graphql, incoming, started).await
 }
 
-async fn run(request: &HttpRequest, state: &ApiState, graphql: GraphQLRequest<DefaultScalarValue>, read_only: bool) -> HttpResponse {
-    let started = std::time::Instant::now();
-    let caller = state.app.authenticate(authorization(request));
+/// The kept answer to this very request of this caller, if the read models have not moved since
+/// it was computed; the rate limit applies to it as to any request. Only for a valid token: a
+/// bad one is answered by `run`, in its order.
+fn kept_answer(
+    request: &HttpRequest,
+    state: &ApiState,
+    caller: &Result<Caller, AppError>,
+    incoming: &Incoming,
+    started: std::time::Instant,
+) -> Option<HttpResponse> {
+    let caller = *caller.as_ref().ok()?;
+    let version = state.app.read_models().version.current();
+    let answer = state.answers.get(caller, incoming.transport, &incoming.text, version)?;
+    if let Err(error) = state.rate.check(caller, request.peer_addr().map(|peer| peer.ip())) {
+        return Some(respond(&answer.operation, Err(error), started).http);
+    }
+    record(&answer.operation, 200, &[], started.elapsed());
+    metrics::counter!("graphql_answers_reused_total", "operation" => answer.operation.to_string()).increment(1);
+    Some(HttpResponse::Ok().content_type(header::ContentType::json()).body(answer.body))
+}
+
+async fn run(
+    request: &HttpRequest,
+    state: &ApiState,
+    caller: Result<Caller, AppError>,
+    graphql: GraphQLRequest<DefaultScalarValue>,
+    incoming: Incoming,
+    started: std::time::Instant,
+) -> HttpResponse {
     // A client over its rate costs no parsing: it is refused before its document is read.
     let peer = request.peer_addr().map(|peer| peer.ip());
     if let Err(error) = caller.as_ref().map_or(Ok(()), |caller| state.rate.check(*caller, peer)) {
-        return respond(graphql.operation_name.as_deref().unwrap_or("anonymous"), Err(error), started);
+        return respond(graphql.operation_name.as_deref().unwrap_or("anonymous"), Err(error), started).http;
     }
     let max_depth = state.app.limits().max_query_depth;
+    let read_only = incoming.transport == Transport::Get;
     let prepared = state.operations.prepare(&graphql.query, graphql.operation_name.as_deref(), max_depth, read_only);
     let operation = match &prepared {
         Ok(prepared) => prepared.operation_name(),
@@ -133,31 +188,49 @@ async fn run(request: &HttpRequest, state: &ApiState, graphql: GraphQLRequest<De
     .unwrap_or("anonymous")
     .to_owned();
     let span = tracing::info_span!("graphql", operation = %operation);
-    let outcome = async {
+    // Read before executing: a change committed meanwhile makes this answer never match again.
+    let version = state.app.read_models().version.current();
+    let (outcome, keep) = async {
         // A bad token is answered first, whatever the document.
         match (caller, prepared) {
-            (Err(error), _) | (_, Err(Refused { error, .. })) => Err(error),
-            (Ok(caller), Ok(prepared)) => prepared.execute(&graphql.variables(), &Context::new(state.app.clone(), caller)).await,
+            (Err(error), _) | (_, Err(Refused { error, .. })) => (Err(error), None),
+            (Ok(caller), Ok(prepared)) => {
+                let outcome = prepared.execute(&graphql.variables(), &Context::new(state.app.clone(), caller)).await;
+                (outcome, prepared.reads_read_models_only().then_some(caller))
+            }
         }
     }
     .instrument(span)
     .await;
-    respond(&operation, outcome, started)
+    let response = respond(&operation, outcome, started);
+    if let (Some(caller), Some(body)) = (keep, response.answered_without_errors) {
+        state.answers.keep(caller, incoming.transport, incoming.text, version, &operation, body);
+    }
+    response.http
+}
+
+/// An HTTP answer, and its body when it holds no error (the only kind of answer that is kept).
+struct Responded {
+    http: HttpResponse,
+    answered_without_errors: Option<web::Bytes>,
 }
 
 /// The HTTP answer to a GraphQL request: HTTP 200, errors (if any) with their codes.
-fn respond(operation: &str, outcome: Result<serde_json::Value, AppError>, started: std::time::Instant) -> HttpResponse {
+fn respond(operation: &str, outcome: Result<serde_json::Value, AppError>, started: std::time::Instant) -> Responded {
     let response = outcome.unwrap_or_else(|error| json!({ "data": null, "errors": [errors::entry(&error)] }));
-    record(operation, 200, &response, started.elapsed());
-    HttpResponse::Ok().json(response)
+    let errors = response["errors"].as_array().map_or(&[][..], Vec::as_slice);
+    record(operation, 200, errors, started.elapsed());
+    let body = web::Bytes::from(serde_json::to_vec(&response).expect("a JSON value always serializes"));
+    let http = HttpResponse::Ok().content_type(header::ContentType::json()).body(body.clone());
+    Responded { http, answered_without_errors: errors.is_empty().then_some(body) }
 }
 
 /// Requests by operation and status, their latency, and GraphQL errors by code.
-fn record(operation: &str, status: u16, response: &serde_json::Value, elapsed: std::time::Duration) {
+fn record(operation: &str, status: u16, errors: &[serde_json::Value], elapsed: std::time::Duration) {
     let operation = operation.to_owned();
     metrics::counter!("http_requests_total", "operation" => operation.clone(), "status" => status.to_string()).increment(1);
     metrics::histogram!("http_request_duration_seconds", "operation" => operation).record(elapsed.as_secs_f64());
-    for error in response["errors"].as_array().into_iter().flatten() {
+    for error in errors {
         let code = error["extensions"]["code"].as_str().unwrap_or("INTERNAL").to_owned();
         metrics::counter!("graphql_errors_total", "code" => code).increment(1);
     }

@@ -2,6 +2,7 @@
 //! arguments, call the application, and map its answers and errors to the contract
 //! (`shared/api/schema.graphql`); nothing else happens here.
 
+mod answers;
 pub mod depth;
 mod errors;
 mod http;

@@ -9,6 +9,7 @@ use juniper::{DefaultScalarValue, GraphQLError, OperationType, ValidatedOperatio
 use serde_json::json;
 
 use super::depth::{self, QueryShape};
+use super::query::READ_MODEL_FIELDS;
 use super::{errors, Context, Mutation, Query, Schema, Subscription};
 use crate::app::AppError;
 
@@ -40,6 +41,12 @@ pub struct Prepared {
 impl Prepared {
     pub fn operation_name(&self) -> Option<&str> {
         self.shape.operation_name.as_deref()
+    }
+
+    /// Whether its answer depends on the read models and the caller alone, so it may be kept
+    /// (see `answers`).
+    pub fn reads_read_models_only(&self) -> bool {
+        self.shape.reads_read_models_only
     }
 
     /// Runs the operation; errors before execution (bad variables, a subscription over HTTP) come
@@ -101,7 +108,7 @@ impl PreparedOperations {
     fn check(&self, query: &str, operation_name: Option<&str>, max_depth: usize) -> Result<Prepared, Refused> {
         // Measured first, so a deep document is refused before juniper spends time on it. When
         // it does not parse here, juniper's parser below says why.
-        let shape = depth::inspect(query, operation_name);
+        let shape = depth::inspect(query, operation_name, READ_MODEL_FIELDS);
         if let Some(shape) = shape.as_ref().filter(|shape| shape.depth > max_depth) {
             return Err(too_deep(shape, max_depth));
         }
@@ -110,7 +117,9 @@ impl PreparedOperations {
         let name = || shape.as_ref().and_then(|shape| shape.operation_name.clone()).or_else(|| operation_name.map(str::to_owned));
         let operation = operation.map_err(|error| Refused { operation_name: name(), error: refusal(error) })?;
         let is_mutation = operation.borrow_dependent().operation_type() == OperationType::Mutation;
-        let shape = QueryShape { depth: shape.as_ref().map_or(0, |shape| shape.depth), operation_name: name(), is_mutation };
+        let reads_read_models_only = shape.as_ref().is_some_and(|shape| shape.reads_read_models_only);
+        let depth = shape.as_ref().map_or(0, |shape| shape.depth);
+        let shape = QueryShape { depth, operation_name: name(), is_mutation, reads_read_models_only };
         Ok(Prepared { shape, operation })
     }
 }
@@ -155,6 +164,9 @@ mod tests {
         let again = operations.prepare(QUERY, None, 12, true).ok().expect("the query is valid");
         assert!(Arc::ptr_eq(&first, &again));
         assert_eq!(first.operation_name(), Some("Stats"));
+        assert!(first.reads_read_models_only());
+        let prepared = operations.prepare(MUTATION, None, 12, false).ok().expect("the mutation is valid");
+        assert!(!prepared.reads_read_models_only());
     }
 
     #[test]

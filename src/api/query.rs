@@ -16,6 +16,16 @@ use crate::projections::{BookingFilter, CourseFilter, PageRequest};
 
 pub struct Query;
 
+/// The root fields whose answers come from the read models (and the caller) alone, so a query
+/// made of them may be answered again from `answers` while the read models have not moved.
+/// `stream`, `events` and `flow` read the log, `projections` the subscribers' progress, and
+/// `consistent` waits: those are always executed.
+pub(super) const READ_MODEL_FIELDS: &[&str] =
+    &["me", "member", "course", "courses", "booking", "bookings", "payment", "stats", "__typename", "__schema", "__type"];
+/// The rest, listed so that a new root field cannot be added without deciding (see the test).
+#[cfg(test)]
+const EXECUTED_EVERY_TIME: &[&str] = &["stream", "events", "flow", "projections", "consistent", "parkedEvents"];
+
 #[graphql_object(context = Context)]
 impl Query {
     /// The member behind the bearer token, or null without one.
@@ -190,6 +200,33 @@ impl Query {
                 "the read models had not reached position {position} after {timeout_ms} ms (behind: {})",
                 timeout.behind.join(", ")
             ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use graphql_parser::schema::{Definition, TypeDefinition};
+
+    use super::{EXECUTED_EVERY_TIME, READ_MODEL_FIELDS};
+
+    #[test]
+    fn every_root_field_is_either_answered_from_the_read_models_or_executed_every_time() {
+        let sdl = super::super::sdl();
+        let document = graphql_parser::parse_schema::<String>(&sdl).expect("the served SDL parses");
+        let fields: Vec<String> = document
+            .definitions
+            .iter()
+            .find_map(|definition| match definition {
+                Definition::TypeDefinition(TypeDefinition::Object(object)) if object.name == "Query" => {
+                    Some(object.fields.iter().map(|field| field.name.clone()).collect())
+                }
+                _ => None,
+            })
+            .expect("a Query type");
+        for field in &fields {
+            let listed = [READ_MODEL_FIELDS, EXECUTED_EVERY_TIME].iter().filter(|list| list.contains(&field.as_str())).count();
+            assert_eq!(listed, 1, "Query.{field} must be in exactly one of READ_MODEL_FIELDS and EXECUTED_EVERY_TIME");
         }
     }
 }

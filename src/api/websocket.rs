@@ -61,7 +61,7 @@ pub(super) async fn serve(request: HttpRequest, payload: web::Payload, state: Ap
                 };
                 if let ClientMessage::Subscribe { id, payload } = &message {
                     let too_deep =
-                        depth::inspect(&payload.query, payload.operation_name.as_deref()).filter(|shape| shape.depth > max_depth);
+                        depth::inspect(&payload.query, payload.operation_name.as_deref(), &[]).filter(|shape| shape.depth > max_depth);
                     if let Some(shape) = too_deep {
                         let refusal =
                             json!({ "id": id, "type": "error", "payload": [errors::entry(&depth_limit(shape.depth, max_depth))] });

@@ -64,6 +64,9 @@ pub struct ReadModels {
     pub bookings: BookingsQuery,
     pub payments: PaymentsQuery,
     pub stats: StatsQuery,
+    /// Moves whenever any of them may have changed: what was read from them under one reading
+    /// is still their answer while the reading stays the same.
+    pub version: actors::ReadVersion,
 }
 
 impl ReadModels {
@@ -76,6 +79,7 @@ impl ReadModels {
             bookings: BookingsQuery::new(handle(bookings::NAME)?),
             payments: PaymentsQuery::new(handle(payments::NAME)?),
             stats: StatsQuery::new(handle(stats::NAME)?),
+            version: runtime.projections().read_version(),
         })
     }
 }

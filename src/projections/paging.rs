@@ -5,7 +5,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 /// Who runs a query, deciding which drafts and bookings a list may show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Viewer {
     /// No bearer token: sees only what anyone may see.
     #[default]
