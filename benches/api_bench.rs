@@ -5,7 +5,9 @@
 //! and learners (plus a few settled bookings each). Then 64 keep-alive connections (one awc client each, spread over a few client
 //! threads) drive, one phase after the other:
 //! - the ceiling: `GET /ping` answered by a bare actix-web server on another port, same client;
-//! - reads: a mix of course search, course by id and a learner's bookings (with its token);
+//! - reads: a mix of course search, course by id and a learner's bookings (with its token), once
+//!   as served (identical requests reuse kept answers while nothing is written) and once on a
+//!   second port of the same application that executes every query (`api_read_executed_*`);
 //! - the flow: a fixed number of `requestBooking`s by random learners on random courses, then the
 //!   wait until the choreography has decided every one (every subscriber at lag 0), which gives
 //!   confirmed bookings per second end to end;
@@ -16,7 +18,7 @@
 //! `/metrics`, the server-side figures (`diag_*`) show where the time goes.
 //!
 //! `cargo bench -p konnektid --bench api_bench [-- --quick] [-- --connections N] [-- --client-threads N]
-//! [-- --only ceiling|reads|flow|writes]`.
+//! [-- --only PHASE[,PHASE]]` (phases: ceiling, reads, flow, writes).
 //! `BENCH_DIR` picks where the data directory goes (default: the system temp dir); fsync figures
 //! only mean something on a real disk, not on tmpfs. `BENCH_LOG` (a tracing filter) shows the
 //! server's logs on stderr. `BENCH_SEED_CONCURRENCY` sets the requests in flight while seeding.
@@ -80,7 +82,8 @@ struct Options {
     connections: usize,
     client_threads: usize,
     dir: PathBuf,
-    /// `--only PHASE` (ceiling, reads, flow, writes): run that phase alone, e.g. under a profiler.
+    /// `--only PHASE[,PHASE]` (ceiling, reads, flow, writes): run those phases alone, e.g. under a
+    /// profiler.
     only: Option<String>,
 }
 
