@@ -97,10 +97,11 @@ pub trait EventStore: Send + Sync + 'static {
     /// The version of the stream's last event; 0 when it has none.
     async fn stream_version(&self, stream: &StreamId) -> Result<Version, StoreError>;
 
-    /// Up to `limit` events of the global log from `from_position` on, keeping only `types` if given.
+    /// Up to `limit` events of the global log from `from_position` on, keeping only `types` if
+    /// given; never past [`EventStore::head`], so a subscriber catching up acts only on durable events.
     async fn read_all(&self, from_position: Position, limit: usize, types: Option<&[String]>) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// The position of the last committed event; 0 for an empty log.
+    /// The position of the last committed (durable) event; 0 for an empty log.
     async fn head(&self) -> Result<Position, StoreError>;
 
     /// Ids of the streams of one aggregate type, in id order, after `after`, at most `limit`.

@@ -18,6 +18,8 @@
 use std::fs::File;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -82,6 +84,10 @@ pub struct SledStore {
     snapshots: sled::Tree,
     writer: mpsc::Sender<Request>,
     bus: broadcast::Sender<CommittedBatch>,
+    /// The last position known durable. A group's events are in the tree a moment before its
+    /// flush ends; `read_all` and `head` stop here, so no subscriber catching up (and no side
+    /// effect it causes) ever acts on an event a crash could still take back.
+    durable: Arc<AtomicU64>,
 }
 
 impl SledStore {
@@ -109,7 +115,10 @@ impl SledStore {
             None => None,
         };
         let next_position = last_position(&log)? + 1;
+        // What sled recovered at open is on disk.
+        let durable = Arc::new(AtomicU64::new(next_position - 1));
         let state = Writer {
+            durable: durable.clone(),
             db: db.clone(),
             log: log.clone(),
             sync_file,
@@ -119,7 +128,7 @@ impl SledStore {
             max_batch: config.max_batch.max(1),
         };
         std::thread::Builder::new().name("event-store-writer".into()).spawn(move || state.run(queue)).map_err(StoreError::backend)?;
-        Ok(Self { db, log, snapshots, writer, bus })
+        Ok(Self { db, log, snapshots, writer, bus, durable })
     }
 
     /// The sled database, so local read models can live in it and commit with their checkpoint.
@@ -268,7 +277,8 @@ impl EventStore for SledStore {
 
     async fn read_all(&self, from_position: Position, limit: usize, types: Option<&[String]>) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut events = Vec::new();
-        for entry in self.log.range(position_key(from_position.max(1))..=position_key(Position::MAX)) {
+        let durable = self.durable.load(Ordering::Acquire);
+        for entry in self.log.range(position_key(from_position.max(1))..=position_key(durable)) {
             if events.len() >= limit {
                 break;
             }
@@ -282,7 +292,7 @@ impl EventStore for SledStore {
     }
 
     async fn head(&self) -> Result<Position, StoreError> {
-        last_position(&self.log)
+        Ok(self.durable.load(Ordering::Acquire))
     }
 
     async fn streams_of(&self, aggregate_type: &str, after: Option<Uuid>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
@@ -319,5 +329,35 @@ impl EventStore for SledStore {
 
     fn subscribe(&self) -> broadcast::Receiver<CommittedBatch> {
         self.bus.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noted() -> Vec<NewEvent> {
+        vec![NewEvent { event_id: Uuid::new_v4(), event_type: "Noted".into(), schema_version: 1, payload: vec![1] }]
+    }
+
+    #[actix_rt::test]
+    async fn readers_never_see_past_the_last_flushed_group() {
+        let store = SledStore::temporary().expect("a temporary store");
+        let stream = StreamId::new("note", Uuid::new_v4());
+        let appended = store.append(&stream, ExpectedVersion::Any, noted(), &CommandContext::new_request()).await;
+        assert!(matches!(appended, Ok(Ok(_))));
+        // What a group looks like between its write and the end of its flush: in the tree, and
+        // (here) pointing at a readable event.
+        let first_event = event_key(&stream, 1);
+        store.log.insert(position_key(2), first_event.as_slice()).expect("a raw write");
+        assert_eq!(store.head().await.expect("the head"), 1);
+        assert_eq!(store.read_all(1, 10, None).await.expect("the log").len(), 1);
+
+        // The writer's next group takes position 2 and, once flushed, is visible.
+        let appended = store.append(&stream, ExpectedVersion::Any, noted(), &CommandContext::new_request()).await;
+        assert!(matches!(appended, Ok(Ok(ref appended)) if appended.events[0].position == 2));
+        assert_eq!(store.head().await.expect("the head"), 2);
+        let positions: Vec<Position> = store.read_all(1, 10, None).await.expect("the log").iter().map(|e| e.position).collect();
+        assert_eq!(positions, [1, 2]);
     }
 }

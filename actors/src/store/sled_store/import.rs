@@ -70,6 +70,7 @@ impl Writer {
             return Err(error.into());
         }
         self.next_position = last.position + 1;
+        self.durable.store(last.position, std::sync::atomic::Ordering::Release);
         for (stream, version) in versions {
             self.versions.put(stream, version);
         }

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +22,8 @@ pub(super) struct Writer {
     pub(super) log: sled::Tree,
     pub(super) sync_file: Option<File>,
     pub(super) bus: broadcast::Sender<CommittedBatch>,
+    /// Moved after every successful flush, before the events are published (see `SledStore`).
+    pub(super) durable: Arc<AtomicU64>,
     pub(super) next_position: Position,
     pub(super) versions: lru::LruCache<StreamId, Version>,
     pub(super) max_batch: usize,
@@ -106,6 +110,7 @@ impl Writer {
                 }
                 return;
             }
+            self.durable.store(self.next_position - 1, Ordering::Release);
             for (stream, version) in pending_versions {
                 self.versions.put(stream, version);
             }
