@@ -11,14 +11,16 @@
 //! - the flow: a fixed number of `requestBooking`s by random learners on random courses, then the
 //!   wait until the choreography has decided every one (every subscriber at lag 0), which gives
 //!   confirmed bookings per second end to end;
-//! - writes: `requestBooking` for a fixed time, for the rate and latency of durable writes.
+//! - writes: `requestBooking` for a fixed time, for the rate and latency of durable writes;
+//! - mixed: the read mix on 64 connections while 8 more request bookings, so the read models
+//!   move under the readers.
 //!
 //! Client and server share the machine's cores (figure `cores`): every rate is what both together
 //! reach, and ratios (reads to ceiling) are taken within one run. When the server serves
 //! `/metrics`, the server-side figures (`diag_*`) show where the time goes.
 //!
 //! `cargo bench -p konnektid --bench api_bench [-- --quick] [-- --connections N] [-- --client-threads N]
-//! [-- --only PHASE[,PHASE]]` (phases: ceiling, reads, flow, writes).
+//! [-- --only PHASE[,PHASE]]` (phases: ceiling, reads, flow, writes, mixed).
 //! `BENCH_DIR` picks where the data directory goes (default: the system temp dir); fsync figures
 //! only mean something on a real disk, not on tmpfs. `BENCH_LOG` (a tracing filter) shows the
 //! server's logs on stderr. `BENCH_SEED_CONCURRENCY` sets the requests in flight while seeding.
@@ -82,7 +84,7 @@ struct Options {
     connections: usize,
     client_threads: usize,
     dir: PathBuf,
-    /// `--only PHASE[,PHASE]` (ceiling, reads, flow, writes): run those phases alone, e.g. under a
+    /// `--only PHASE[,PHASE]` (ceiling, reads, flow, writes, mixed): run those phases alone, e.g. under a
     /// profiler.
     only: Option<String>,
 }
@@ -205,6 +207,9 @@ async fn run(options: Options, data_dir: PathBuf) {
     }
     if options.runs("writes") {
         writes(&options, &client, &base, &catalogue).await;
+    }
+    if options.runs("mixed") {
+        mixed(&options, &client, &base, &catalogue).await;
     }
     emit("load_avg_1m_at_end", load_average(), "load");
 
@@ -720,8 +725,37 @@ async fn writes(options: &Options, client: &awc::Client, base: &str, catalogue: 
     }
 }
 
-/// Returns the read rate.
-/// The read mix against the server at `base`; figures named `prefix`_...
+/// Connections writing bookings during the mixed phase, beside the usual 64 readers.
+const MIXED_WRITERS: usize = 8;
+
+/// The read mix while bookings are being written: every commit moves the read models, so this
+/// is what kept answers are worth under writes (`api_mixed_read_answers_reused_share`).
+async fn mixed(options: &Options, client: &awc::Client, base: &str, catalogue: &Arc<Catalogue>) {
+    let graphql = format!("{base}/graphql");
+    let before = Metrics::scrape(client, base).await;
+    let writers = Options { connections: MIXED_WRITERS, client_threads: 1, ..options.clone() };
+    let duration = options.durations.reads;
+    let (mut reads, mut writes) = futures::join!(
+        load(options, Workload::Reads(catalogue.clone()), &graphql, duration, usize::MAX),
+        load(&writers, Workload::Writes(catalogue.clone()), &graphql, duration, usize::MAX),
+    );
+    // Both loads ran in one process at once: their CPU figures would count each other.
+    (reads.cpu, writes.cpu) = (Duration::ZERO, Duration::ZERO);
+    reads.report("api_mixed_read", &["search", "course", "bookings"]);
+    writes.report("api_mixed_write", &["request_booking"]);
+    if let (Some(before), Some(after)) = (before, Metrics::scrape(client, base).await) {
+        let reused: f64 = ["SearchCourses", "CourseById", "LearnerBookings"]
+            .iter()
+            .map(|operation| {
+                let labels = format!("operation=\"{operation}\"");
+                after.value("graphql_answers_reused_total", &labels) - before.value("graphql_answers_reused_total", &labels)
+            })
+            .sum();
+        emit("api_mixed_read_answers_reused_share", reused / reads.count().max(1) as f64, "share of reads answered from kept answers");
+    }
+}
+
+/// The read mix against the server at `base`; figures named `prefix`_...; returns the read rate.
 async fn reads(options: &Options, client: &awc::Client, base: &str, catalogue: &Arc<Catalogue>, prefix: &str) -> f64 {
     let graphql = format!("{base}/graphql");
     let before = Metrics::scrape(client, base).await;
