@@ -63,6 +63,22 @@ fragment TypeRef on __Type {
 }";
 
 #[actix_rt::test]
+async fn answers_list_fields_in_the_order_they_were_asked_for() {
+    let server = TestServer::start().await;
+    // `{ stats { members coursesPublished } courses { totalCount } }`, and reversed. (juniper puts
+    // a `__typename` first wherever it was asked.)
+    for (query, order) in [
+        ("%7Bstats%7Bmembers%20coursesPublished%7D%20courses%7BtotalCount%7D%7D", ["stats", "members", "coursesPublished", "courses"]),
+        ("%7Bcourses%7BtotalCount%7D%20stats%7BcoursesPublished%20members%7D%7D", ["courses", "stats", "coursesPublished", "members"]),
+    ] {
+        let (status, _, body) = server.get(&format!("/graphql?query={query}")).await;
+        assert_eq!(status, 200, "{body}");
+        let at = |field: &str| body.find(&format!("\"{field}\"")).unwrap_or_else(|| panic!("{field} in {body}"));
+        assert!(order.windows(2).all(|pair| at(pair[0]) < at(pair[1])), "{body}");
+    }
+}
+
+#[actix_rt::test]
 async fn graphiqls_deep_introspection_query_is_not_refused_by_the_depth_limit() {
     let server = TestServer::start().await;
     let response = server.graphql(INTROSPECTION, json!({}), None).await;
