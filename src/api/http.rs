@@ -68,7 +68,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
 /// A transport-level error in the contract's shape.
 fn transport_error(status: StatusCode, error: &AppError) -> HttpResponse {
     let body = json!({ "errors": [errors::entry(error)] });
-    record("none", status.as_u16(), body["errors"].as_array().map_or(&[][..], Vec::as_slice), std::time::Duration::ZERO);
+    record("none", status.as_u16(), errors_of(&body), std::time::Duration::ZERO);
     HttpResponse::build(status).json(body)
 }
 
@@ -157,12 +157,17 @@ fn kept_answer(
     let caller = *caller.as_ref().ok()?;
     let version = state.app.read_models().version.current();
     let answer = state.answers.get(caller, incoming.transport, &incoming.text, version)?;
-    if let Err(error) = state.rate.check(caller, request.peer_addr().map(|peer| peer.ip())) {
+    if let Err(error) = check_rate(request, state, caller) {
         return Some(respond(&answer.operation, Err(error), started).http);
     }
     record(&answer.operation, 200, &[], started.elapsed());
     metrics::counter!("graphql_answers_reused_total", "operation" => answer.operation.to_string()).increment(1);
     Some(HttpResponse::Ok().content_type(header::ContentType::json()).body(answer.body))
+}
+
+/// Takes one request from the caller's rate; an anonymous caller is known by its address.
+fn check_rate(request: &HttpRequest, state: &ApiState, caller: Caller) -> Result<(), AppError> {
+    state.rate.check(caller, request.peer_addr().map(|peer| peer.ip()))
 }
 
 async fn run(
@@ -174,8 +179,7 @@ async fn run(
     started: std::time::Instant,
 ) -> HttpResponse {
     // A client over its rate costs no parsing: it is refused before its document is read.
-    let peer = request.peer_addr().map(|peer| peer.ip());
-    if let Err(error) = caller.as_ref().map_or(Ok(()), |caller| state.rate.check(*caller, peer)) {
+    if let Err(error) = caller.as_ref().map_or(Ok(()), |caller| check_rate(request, state, *caller)) {
         return respond(graphql.operation_name.as_deref().unwrap_or("anonymous"), Err(error), started).http;
     }
     let max_depth = state.app.limits().max_query_depth;
@@ -218,11 +222,16 @@ struct Responded {
 /// The HTTP answer to a GraphQL request: HTTP 200, errors (if any) with their codes.
 fn respond(operation: &str, outcome: Result<serde_json::Value, AppError>, started: std::time::Instant) -> Responded {
     let response = outcome.unwrap_or_else(|error| json!({ "data": null, "errors": [errors::entry(&error)] }));
-    let errors = response["errors"].as_array().map_or(&[][..], Vec::as_slice);
+    let errors = errors_of(&response);
     record(operation, 200, errors, started.elapsed());
     let body = web::Bytes::from(serde_json::to_vec(&response).expect("a JSON value always serializes"));
     let http = HttpResponse::Ok().content_type(header::ContentType::json()).body(body.clone());
     Responded { http, answered_without_errors: errors.is_empty().then_some(body) }
+}
+
+/// The `errors` entries of a response, none when it has no `errors`.
+fn errors_of(response: &serde_json::Value) -> &[serde_json::Value] {
+    response["errors"].as_array().map_or(&[], Vec::as_slice)
 }
 
 /// Requests by operation and status, their latency, and GraphQL errors by code.

@@ -92,9 +92,10 @@ fn write_group(dir: &Path, group: Vec<Job>) {
     }
     // Contents first: a name must never point at data that a crash could lose.
     let files: Vec<&File> = written.iter().map(|(_, file)| file).collect();
-    if let Err(error) = sync_contents(dir, &files) {
-        return written.into_iter().for_each(|(job, _)| job.fail(clone_error(&error)));
-    }
+    let directory = match File::open(dir).and_then(|directory| sync_contents(&directory, &files).map(|()| directory)) {
+        Ok(directory) => directory,
+        Err(error) => return written.into_iter().for_each(|(job, _)| job.fail(clone_error(&error))),
+    };
     let mut renamed = Vec::with_capacity(written.len());
     for (job, _) in written {
         match std::fs::rename(&job.temporary, &job.path) {
@@ -102,7 +103,7 @@ fn write_group(dir: &Path, group: Vec<Job>) {
             Err(error) => job.fail(error),
         }
     }
-    match File::open(dir).and_then(|directory| directory.sync_all()) {
+    match directory.sync_all() {
         Ok(()) => renamed.into_iter().for_each(Job::succeed),
         Err(error) => renamed.into_iter().for_each(|job| job.fail(clone_error(&error))),
     }
@@ -116,12 +117,12 @@ fn write_file(temporary: &Path, bytes: &[u8]) -> std::io::Result<File> {
 
 /// One `syncfs` covers every file of the group (and whatever else is dirty on that filesystem).
 #[cfg(target_os = "linux")]
-fn sync_contents(dir: &Path, _files: &[&File]) -> std::io::Result<()> {
-    rustix::fs::syncfs(File::open(dir)?).map_err(std::io::Error::from)
+fn sync_contents(directory: &File, _files: &[&File]) -> std::io::Result<()> {
+    rustix::fs::syncfs(directory).map_err(std::io::Error::from)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn sync_contents(_dir: &Path, files: &[&File]) -> std::io::Result<()> {
+fn sync_contents(_directory: &File, files: &[&File]) -> std::io::Result<()> {
     files.iter().try_for_each(|file| file.sync_all())
 }
 
