@@ -1,7 +1,8 @@
 //! Subscribers that act on events: side-effect handlers and process managers. Delivery is at
-//! least once; a dedup record per (subscriber, event id), written when its reaction completes and
-//! flushed with the checkpoint, keeps a completed reaction from running again after a crash or a
-//! reset checkpoint.
+//! least once. For a handler, a dedup record per (subscriber, event id), written when its reaction
+//! completes and flushed with the checkpoint, keeps a completed effect from running again after a
+//! crash or a reset checkpoint. A process manager needs none: its commands' ids derive from the
+//! event, so running it again is answered from the first commit and appends nothing.
 //!
 //! Within a batch, reactions to events with different ordering keys run concurrently (up to
 //! [`MAX_CONCURRENT_KEYS`] at once) and events sharing a key run one after the other in log
@@ -40,9 +41,10 @@ pub trait EventHandler: Send + Sync + 'static {
     async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError>;
 }
 
-/// Reacts to events by sending commands. Build each command's context with
-/// [`crate::CommandContext::caused_by`], so the command id derives from the event and a
-/// redelivered event never applies a command twice.
+/// Reacts to events by sending commands, and does nothing else (an effect belongs in an
+/// [`EventHandler`]). Build each command's context with [`crate::CommandContext::caused_by`]: the
+/// command id then derives from the event, so a redelivered event never applies a command twice.
+/// The runtime keeps no dedup record for a process manager; those ids are what make it safe.
 #[async_trait]
 pub trait ProcessManager: Send + Sync + 'static {
     fn event_types(&self) -> &[&'static str];
@@ -81,6 +83,13 @@ impl Reaction {
             Reaction::Process(manager, bus) => manager.react(event, bus).await,
         }
     }
+
+    /// Whether each completed reaction is recorded, and the records flushed, so it never runs
+    /// again. Only effects need it: a process manager's repeat is answered by the store's command
+    /// records, so for it the record would be a write and a flush per batch for nothing.
+    fn records_completions(&self) -> bool {
+        matches!(self, Reaction::Effect(..))
+    }
 }
 
 /// Drives a handler or a process manager; its checkpoint and dedup records live in one tree.
@@ -111,7 +120,9 @@ impl ReactorSubscriber {
         for event in events {
             let span = tracing::debug_span!("react", subscriber = %self.name, event_type = %event.event_type, position = event.position, correlation_id = %event.correlation_id);
             tracing::Instrument::instrument(self.reaction.run(event), span).await?;
-            self.tree.insert(self.done_key(event), &[][..])?;
+            if self.reaction.records_completions() {
+                self.tree.insert(self.done_key(event), &[][..])?;
+            }
         }
         Ok(())
     }
@@ -145,10 +156,13 @@ impl Subscriber for ReactorSubscriber {
 
     async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
         let Some(last) = events.last() else { return Ok(()) };
+        let records = self.reaction.records_completions();
         let mut keys: HashMap<Uuid, usize> = HashMap::new();
         let mut groups: Vec<Vec<&RecordedEvent>> = Vec::new();
         for event in events {
-            if !self.reaction.event_types().contains(&event.event_type.as_str()) || self.tree.contains_key(self.done_key(event))? {
+            if !self.reaction.event_types().contains(&event.event_type.as_str())
+                || (records && self.tree.contains_key(self.done_key(event))?)
+            {
                 continue;
             }
             let group = *keys.entry(self.reaction.ordering_key(event)).or_insert_with(|| {
@@ -157,7 +171,7 @@ impl Subscriber for ReactorSubscriber {
             });
             groups[group].push(event);
         }
-        let acted = !groups.is_empty();
+        let acted = records && !groups.is_empty();
         // Built before they are polled: a closure inside the stream would not be `Send` enough
         // for `async_trait`.
         let reactions: Vec<_> = groups.into_iter().map(|group| self.run_in_order(group)).collect();
@@ -165,7 +179,9 @@ impl Subscriber for ReactorSubscriber {
             futures::stream::iter(reactions).buffer_unordered(MAX_CONCURRENT_KEYS).collect().await;
         if let Some(error) = outcomes.into_iter().find_map(Result::err) {
             // The reactions that completed keep their records; the driver retries the rest.
-            crate::store::flush_tree(&self.tree).await?;
+            if records {
+                crate::store::flush_tree(&self.tree).await?;
+            }
             return Err(error);
         }
         self.save_checkpoint(last.position)?;
@@ -181,6 +197,9 @@ impl Subscriber for ReactorSubscriber {
     }
 
     async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        if !self.reaction.records_completions() {
+            return self.reaction.run(event).await;
+        }
         let done = self.done_key(event);
         if self.tree.contains_key(&done)? {
             return Ok(());
