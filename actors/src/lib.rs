@@ -23,4 +23,4 @@ pub use projection::{
     RetryPolicy, SubscriberKind, WaitFor, WaitTimeout,
 };
 pub use runtime::{CommandBus, Runtime, RuntimeBuilder, StartError, StartFrom};
-pub use store::{Appended, Conflict, EventStore, ImportError, InMemoryStore, SledStore, SledStoreConfig, Snapshot, StoreError};
+pub use store::{Appended, Conflict, EventStore, ImportError, InMemoryStore, LocalFlush, SledStore, SledStoreConfig, Snapshot, StoreError};

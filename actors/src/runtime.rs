@@ -19,7 +19,7 @@ use crate::projection::{
     WaitTimeout,
 };
 use crate::registry::{Dispatch, GetRegistryStats, Registry, RegistryStats, StopRegistry};
-use crate::store::EventStore;
+use crate::store::{EventStore, LocalFlush, SledStore};
 
 type Registries = HashMap<TypeId, Box<dyn Any + Send + Sync>>;
 type StartRegistry =
@@ -50,6 +50,7 @@ pub enum StartError {
 pub struct RuntimeBuilder {
     store: Arc<dyn EventStore>,
     local: sled::Db,
+    local_flush: Arc<dyn LocalFlush>,
     arbiters: Vec<Arbiter>,
     registries: Vec<StartRegistry>,
     read_models: Vec<(String, Arc<dyn ReadModel>)>,
@@ -72,6 +73,7 @@ impl RuntimeBuilder {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             store,
+            local_flush: Arc::new(local.clone()),
             local,
             arbiters: Vec::new(),
             registries: Vec::new(),
@@ -81,6 +83,15 @@ impl RuntimeBuilder {
             workers,
             reactions_start_at_head: false,
         }
+    }
+
+    /// A runtime whose local database is the sled store's own (the default setup): read models
+    /// commit with their checkpoint in one write, and handlers' flushes of their dedup records
+    /// ride on the store writer's group commits instead of flushing the database once more.
+    pub fn on_sled_store(store: SledStore) -> Self {
+        let local = store.database().clone();
+        let store = Arc::new(store);
+        Self { local_flush: store.clone(), ..Self::new(store, local) }
     }
 
     /// How many arbiters (threads) aggregate actors and subscribers are spread over.
@@ -161,7 +172,7 @@ impl RuntimeBuilder {
                     (SubscriberKind::ProcessManager, crate::projection::Reaction::Process(manager, bus.clone()))
                 }
             };
-            let subscriber = ReactorSubscriber::new(name.clone(), reaction, reactor_tree.clone());
+            let subscriber = ReactorSubscriber::new(name.clone(), reaction, reactor_tree.clone(), self.local_flush.clone());
             if self.reactions_start_at_head {
                 subscriber.start_at(head)?;
             } else if start == StartFrom::Now {
@@ -224,6 +235,11 @@ pub struct Runtime {
 impl Runtime {
     pub fn builder(store: Arc<dyn EventStore>, local: sled::Db) -> RuntimeBuilder {
         RuntimeBuilder::new(store, local)
+    }
+
+    /// See [`RuntimeBuilder::on_sled_store`].
+    pub fn builder_on(store: SledStore) -> RuntimeBuilder {
+        RuntimeBuilder::on_sled_store(store)
     }
 
     pub fn store(&self) -> &Arc<dyn EventStore> {

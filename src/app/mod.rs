@@ -99,6 +99,7 @@ impl App {
         };
         let store = SledStore::open(&store_dir, store_config).map_err(|source| StartupError::Store { path: store_dir, source })?;
         let local = store.database().clone();
+        let on_store = Runtime::builder_on(store.clone());
         let store: Arc<dyn EventStore> = Arc::new(store);
 
         let aggregate = aggregate_config(config);
@@ -107,7 +108,7 @@ impl App {
             first_backoff: Duration::from_millis(config.runtime.handler_first_backoff_ms.max(1)),
             ..RetryPolicy::default()
         };
-        let builder = Runtime::builder(store.clone(), local.clone())
+        let builder = on_store
             .retry_policy(retry)
             .aggregate::<Member>(aggregate.clone())
             .aggregate::<EmailClaim>(aggregate.clone())

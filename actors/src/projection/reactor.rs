@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::{ProjectionError, Subscriber};
 use crate::event::{Position, RecordedEvent};
 use crate::runtime::CommandBus;
+use crate::store::LocalFlush;
 
 /// How many ordering keys a reactor serves at once within a batch.
 pub const MAX_CONCURRENT_KEYS: usize = 256;
@@ -97,11 +98,13 @@ pub struct ReactorSubscriber {
     name: String,
     reaction: Reaction,
     tree: sled::Tree,
+    /// Makes the tree's records durable (`tree` lives in the runtime's local database).
+    flush: Arc<dyn LocalFlush>,
 }
 
 impl ReactorSubscriber {
-    pub(crate) fn new(name: String, reaction: Reaction, tree: sled::Tree) -> Self {
-        Self { name, reaction, tree }
+    pub(crate) fn new(name: String, reaction: Reaction, tree: sled::Tree, flush: Arc<dyn LocalFlush>) -> Self {
+        Self { name, reaction, tree, flush }
     }
 
     fn checkpoint_key(&self) -> Vec<u8> {
@@ -180,14 +183,14 @@ impl Subscriber for ReactorSubscriber {
         if let Some(error) = outcomes.into_iter().find_map(Result::err) {
             // The reactions that completed keep their records; the driver retries the rest.
             if records {
-                crate::store::flush_tree(&self.tree).await?;
+                self.flush.flush_local().await?;
             }
             return Err(error);
         }
         self.save_checkpoint(last.position)?;
         if acted {
             // A completed effect must survive a crash, or it would run again.
-            crate::store::flush_tree(&self.tree).await?;
+            self.flush.flush_local().await?;
         }
         Ok(())
     }
@@ -206,7 +209,7 @@ impl Subscriber for ReactorSubscriber {
         }
         self.reaction.run(event).await?;
         self.tree.insert(done, &[][..])?;
-        crate::store::flush_tree(&self.tree).await?;
+        self.flush.flush_local().await?;
         Ok(())
     }
 }

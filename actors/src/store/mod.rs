@@ -117,6 +117,21 @@ pub trait EventStore: Send + Sync + 'static {
     fn subscribe(&self) -> broadcast::Receiver<CommittedBatch>;
 }
 
+/// Makes every write made so far to the runtime's local sled database survive a crash: the
+/// dedup records and checkpoints of handlers. A database on its own flushes itself; the sled
+/// store, when the local database is its own, folds the request into its writer's next flush.
+#[async_trait]
+pub trait LocalFlush: Send + Sync + 'static {
+    async fn flush_local(&self) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl LocalFlush for sled::Db {
+    async fn flush_local(&self) -> Result<(), StoreError> {
+        flush_tree(self).await.map_err(StoreError::backend)
+    }
+}
+
 /// Makes everything written to `tree`'s database durable, from a blocking thread.
 ///
 /// Never `flush_async` in sled 0.34: it runs each flush on sled's own small I/O pool, where it

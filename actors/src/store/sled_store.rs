@@ -26,7 +26,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{Appended, CommittedBatch, Conflict, EventStore, Snapshot, StoreError};
+use super::{Appended, CommittedBatch, Conflict, EventStore, LocalFlush, Snapshot, StoreError};
 use crate::codec::{decode_bytes, encode_bytes};
 use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
 
@@ -66,6 +66,8 @@ impl Default for SledStoreConfig {
 enum Request {
     Append(AppendRequest),
     Import(import::ImportRequest),
+    /// Answer once everything written to the database before this request is durable.
+    Flush(oneshot::Sender<Result<(), StoreError>>),
 }
 
 struct AppendRequest {
@@ -141,6 +143,18 @@ impl SledStore {
             Some(bytes) => decode_event(&bytes),
             None => Err(StoreError::Corrupt("global index points at a missing event".into())),
         }
+    }
+}
+
+/// Flushes the store's own database. Under load the writer flushes it for every group commit
+/// anyway, so a request waits for the next of those instead of causing a flush of its own; only
+/// an idle writer flushes for it alone.
+#[async_trait]
+impl LocalFlush for SledStore {
+    async fn flush_local(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer.send(Request::Flush(reply)).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 

@@ -49,8 +49,7 @@ impl TestRuntime {
                 Err(error) => panic!("could not reopen the test store: {error}"),
             }
         };
-        let local = store.database().clone();
-        let builder = Runtime::builder(Arc::new(store), local).workers(2);
+        let builder = Runtime::builder_on(store).workers(2);
         setup(builder).start().await.expect("start the test runtime")
     }
 

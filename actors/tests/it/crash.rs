@@ -1,6 +1,7 @@
 //! Crash safety of the sled store: a child process appends as fast as it can and is killed with
 //! SIGKILL; every append it acknowledged must be there after a reopen, whole, and nothing may be
-//! half-written.
+//! half-written. Meanwhile it writes records into a local tree of the same database and flushes
+//! them through the store (`LocalFlush`, as handlers do): each one it acknowledged must be there.
 //!
 //! The child is this very test binary, run again with `ACTORS_CRASH_CHILD_DIR` set and only
 //! `crash::child_process_writer` selected.
@@ -12,16 +13,21 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use actors::{CommandContext, EventStore, ExpectedVersion, NewEvent, SledStoreConfig, StreamId};
+use actors::{CommandContext, EventStore, ExpectedVersion, LocalFlush, NewEvent, SledStoreConfig, StreamId};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::store_conformance::{assert_well_formed, open_retrying};
 
 const CHILD_DIR: &str = "ACTORS_CRASH_CHILD_DIR";
+/// Set for a child that only writes and flushes local records (the writer has nothing else to
+/// flush for: every flush is one of theirs).
+const CHILD_LOCAL_ONLY: &str = "ACTORS_CRASH_CHILD_LOCAL_ONLY";
 const WRITERS: usize = 16;
 const EVENTS_PER_APPEND: usize = 3;
 const APPENDS_PER_STREAM: u64 = 4;
+/// The local tree the child writes records into.
+const LOCAL_TREE: &str = "crash-local-records";
 
 /// An append the child reported as committed.
 #[derive(Debug)]
@@ -53,7 +59,8 @@ fn batch() -> Vec<NewEvent> {
 }
 
 /// The child: appends batches of 3 events from 16 tasks until killed, acknowledging each on
-/// stdout after it returns. Does nothing when run as an ordinary test.
+/// stdout after it returns; one more task writes local records and acknowledges each once
+/// `flush_local` returned. Does nothing when run as an ordinary test.
 #[test]
 #[ignore = "the child process of appends_acknowledged_before_a_kill_survive_it"]
 fn child_process_writer() {
@@ -63,7 +70,8 @@ fn child_process_writer() {
         // The parent's check may still hold the database for a moment.
         let store = Arc::new(open_retrying(Path::new(&dir), SledStoreConfig::default()));
         let mut writers = JoinSet::new();
-        for _ in 0..WRITERS {
+        let appenders = if std::env::var_os(CHILD_LOCAL_ONLY).is_some() { 0 } else { WRITERS };
+        for _ in 0..appenders {
             let store = store.clone();
             writers.spawn(async move {
                 // Bounded, so an orphaned child cannot run forever.
@@ -87,14 +95,38 @@ fn child_process_writer() {
                 }
             });
         }
+        let records = store.database().open_tree(LOCAL_TREE).expect("a local tree");
+        writers.spawn(async move {
+            for _ in 0..100_000 {
+                let id = Uuid::new_v4();
+                records.insert(id.as_bytes(), &[1u8][..]).expect("a local write");
+                store.flush_local().await.expect("a flush");
+                let mut out = std::io::stdout().lock();
+                if out.write_all(format!("LOCAL {id}\n").as_bytes()).and_then(|()| out.flush()).is_err() {
+                    std::process::exit(0);
+                }
+            }
+            // Wait for the kill: a clean exit would flush the database on the way out.
+            std::future::pending::<()>().await;
+        });
         writers.join_all().await;
     });
 }
 
-/// Starts the child on `dir`, waits for `wanted` acks, kills it, and returns every complete
-/// ack line it wrote.
-fn run_child_and_kill(dir: &Path, wanted: usize) -> Vec<Ack> {
-    let mut child = Command::new(std::env::current_exe().expect("the test binary"))
+/// Parses `LOCAL <record id>`, which may follow libtest's own output on the same line.
+fn parse_local(line: &str) -> Option<Uuid> {
+    let start = line.find("LOCAL ")?;
+    line[start + 6..].trim().parse().ok()
+}
+
+/// Starts the child on `dir`, waits for `wanted` acks (appends and local records), kills it, and
+/// returns every complete ack line it wrote, and every local record it acknowledged.
+fn run_child_and_kill(dir: &Path, wanted: usize, local_only: bool) -> (Vec<Ack>, Vec<Uuid>) {
+    let mut command = Command::new(std::env::current_exe().expect("the test binary"));
+    if local_only {
+        command.env(CHILD_LOCAL_ONLY, "1");
+    }
+    let mut child = command
         .args(["--exact", "crash::child_process_writer", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR, dir)
         .stdin(Stdio::null())
@@ -115,21 +147,27 @@ fn run_child_and_kill(dir: &Path, wanted: usize) -> Vec<Ack> {
     });
 
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut acks = Vec::new();
-    while acks.len() < wanted {
+    let (mut acks, mut records) = (Vec::new(), Vec::new());
+    while acks.len() + records.len() < wanted {
         match received.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) => acks.extend(Ack::parse(&line)),
+            Ok(line) => {
+                acks.extend(Ack::parse(&line));
+                records.extend(parse_local(&line));
+            }
             Err(error) => {
                 let status = kill(&mut child);
-                panic!("the child gave {} of {wanted} acks ({error:?}, exit status {status:?})", acks.len());
+                panic!("the child gave {} of {wanted} acks ({error:?}, exit status {status:?})", acks.len() + records.len());
             }
         }
     }
     kill(&mut child);
     // Acks already in the pipe were committed before the kill too.
-    acks.extend(received.iter().filter_map(|line| Ack::parse(&line)));
+    for line in received.iter() {
+        acks.extend(Ack::parse(&line));
+        records.extend(parse_local(&line));
+    }
     reader.join().expect("the reader thread");
-    acks
+    (acks, records)
 }
 
 fn kill(child: &mut Child) -> std::process::ExitStatus {
@@ -138,8 +176,12 @@ fn kill(child: &mut Child) -> std::process::ExitStatus {
 }
 
 /// Reopens the store and checks it against every ack so far; appends one more batch.
-async fn check_after_crash(dir: &Path, acks: &[Ack]) {
+async fn check_after_crash(dir: &Path, acks: &[Ack], records: &[Uuid]) {
     let store = open_retrying(dir, SledStoreConfig::default());
+    let local = store.database().open_tree(LOCAL_TREE).expect("the local tree");
+    for record in records {
+        assert!(local.contains_key(record.as_bytes()).expect("a local read"), "flushed local record lost: {record}");
+    }
     let log = store.read_all(1, usize::MAX, None).await.expect("read the log");
     let head = store.head().await.expect("head");
     assert_eq!(head, log.len() as u64);
@@ -177,10 +219,22 @@ async fn check_after_crash(dir: &Path, acks: &[Ack]) {
 fn appends_acknowledged_before_a_kill_survive_it() {
     let dir = tempfile::tempdir().expect("create a temporary directory");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    let mut acks = Vec::new();
+    let (mut acks, mut records) = (Vec::new(), Vec::new());
     // Two kills on the same data: the second child writes after a recovery.
     for wanted in [300, 450] {
-        acks.extend(run_child_and_kill(dir.path(), wanted));
-        runtime.block_on(check_after_crash(dir.path(), &acks));
+        let (new_acks, new_records) = run_child_and_kill(dir.path(), wanted, false);
+        acks.extend(new_acks);
+        records.extend(new_records);
+        runtime.block_on(check_after_crash(dir.path(), &acks, &records));
     }
+    assert!(!records.is_empty(), "the child flushed no local record");
+}
+
+#[test]
+fn local_records_flushed_through_an_idle_store_survive_a_kill() {
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    let (acks, records) = run_child_and_kill(dir.path(), 100, true);
+    assert!(acks.is_empty());
+    runtime.block_on(check_after_crash(dir.path(), &acks, &records));
 }

@@ -34,6 +34,7 @@ type Reply = (oneshot::Sender<Result<Result<Appended, Conflict>, StoreError>>, R
 impl Writer {
     pub(super) fn run(mut self, mut queue: mpsc::Receiver<Request>) {
         let mut appends = Vec::with_capacity(self.max_batch);
+        let mut flushes = Vec::new();
         while let Some(first) = queue.blocking_recv() {
             let mut next = Some(first);
             while let Some(request) = next.take() {
@@ -46,20 +47,27 @@ impl Writer {
                         }
                         self.import(import);
                     }
+                    Request::Flush(reply) => flushes.push(reply),
                 }
                 if appends.len() < self.max_batch {
                     next = queue.try_recv().ok();
                 }
             }
-            if !appends.is_empty() {
-                self.commit_group(std::mem::take(&mut appends));
+            let flushed = if appends.is_empty() { None } else { self.commit_group(std::mem::take(&mut appends)) };
+            if !flushes.is_empty() {
+                // The group's flush came after every request taken with it, so it covers them.
+                let outcome = flushed.unwrap_or_else(|| self.sync());
+                for reply in flushes.drain(..) {
+                    let _ = reply.send(outcome.clone());
+                }
             }
         }
         tracing::debug!("event store writer stopped");
     }
 
     /// Decides every request of the group, writes the accepted ones in one batch, flushes once.
-    fn commit_group(&mut self, requests: Vec<AppendRequest>) {
+    /// Answers how the flush went, or `None` when nothing was written (and nothing flushed).
+    fn commit_group(&mut self, requests: Vec<AppendRequest>) -> Option<Result<(), StoreError>> {
         let started = Instant::now();
         let first_position = self.next_position;
         let mut batch = sled::Batch::default();
@@ -108,7 +116,7 @@ impl Writer {
                 for (reply, error) in failed {
                     let _ = reply.send(Err(error));
                 }
-                return;
+                return Some(Err(error));
             }
             self.durable.store(self.next_position - 1, Ordering::Release);
             for (stream, version) in pending_versions {
@@ -121,6 +129,7 @@ impl Writer {
                 "group committed"
             );
         }
+        let flushed = (!committed.is_empty()).then_some(Ok(()));
         // Publish before answering: a caller that waits for projections after its append
         // then never races the delivery of its own events.
         if !committed.is_empty() {
@@ -132,6 +141,7 @@ impl Writer {
         for (reply, error) in failed {
             let _ = reply.send(Err(error));
         }
+        flushed
     }
 
     /// Adds one append's keys to the group's batch and assigns its positions.
