@@ -138,6 +138,8 @@ fn load_average() -> f64 {
 }
 
 fn main() {
+    // As the `konnektid` binary does, so the server measured is the one that ships.
+    konnektid::memory::prefer_small_pages();
     let options = Options::parse();
     // `BENCH_LOG=actors=debug` (a tracing filter) shows the server's logs on stderr; off by default.
     if let Ok(filter) = std::env::var("BENCH_LOG") {

@@ -4,6 +4,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod memory;
 pub mod projections;
 pub mod server;
 pub mod services;

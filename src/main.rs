@@ -8,5 +8,6 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    konnektid::memory::prefer_small_pages();
     konnektid::cli::run(konnektid::cli::Cli::parse())
 }
