@@ -133,10 +133,10 @@ fn format(message: &EmailMessage, from: &Mailbox) -> Result<Message, MailError> 
         .singlepart(SinglePart::plain(message.body.clone()))?)
 }
 
-/// Writes each message to `<dir>/<message id>.eml`. A re-send rewrites the same file, so a
-/// retried handler never leaves two copies; the write goes to a temporary file renamed into
-/// place, so a reader never sees half a message. Messages sent at the same time are made durable
-/// together (see `spool`).
+/// Writes each message to `<dir>/<message id>.eml`. A re-send finds its file there and leaves it
+/// (the same id is the same message), so a retried handler never leaves two copies; a file gets
+/// its name only once whole, so a reader never sees half a message. Messages sent at the same
+/// time are made durable together (see `spool`).
 #[derive(Debug, Clone)]
 pub struct OutboxMailer {
     dir: PathBuf,
