@@ -109,6 +109,7 @@ impl App {
             ..RetryPolicy::default()
         };
         let builder = on_store
+            .workers(config.runtime.worker_threads())
             .retry_policy(retry)
             .aggregate::<Member>(aggregate.clone())
             .aggregate::<EmailClaim>(aggregate.clone())
