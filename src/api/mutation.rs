@@ -1,5 +1,6 @@
 //! Writes: each mutation sends its command through the application and answers with the state
-//! it produced, read from the read model once that has applied the mutation's position.
+//! it produced, read from the read model once that has applied the mutation's position (a new
+//! booking's view follows from its one event, so `requestBooking` does not wait).
 
 use std::time::Duration;
 
@@ -57,7 +58,16 @@ async fn course_payload(context: &Context, committed: Committed) -> Result<Cours
 
 async fn booking_payload(context: &Context, committed: Committed) -> Result<BookingPayload, AppError> {
     let bookings = &context.app.read_models().bookings;
-    let booking = settled(context, bookings::NAME, committed.position, || Ok(bookings.get(committed.id)?)).await?;
+    // A new booking's view follows from its one event alone (the read model stores exactly this
+    // at first), so a `requestBooking` answers without waiting for the read model to catch up.
+    let new_booking = match committed.events.as_slice() {
+        [requested] => bookings::view_of_new_booking(requested).map_err(|e| AppError::internal("could not decode a booking event", e))?,
+        _ => None,
+    };
+    let booking = match new_booking {
+        Some(view) => view,
+        None => settled(context, bookings::NAME, committed.position, || Ok(bookings.get(committed.id)?)).await?,
+    };
     Ok(BookingPayload { booking: BookingObject(booking), position: committed.position.to_string(), events: events(&committed) })
 }
 

@@ -127,27 +127,44 @@ impl ReadModel for BookingsProjection {
     }
 }
 
+/// The view a booking has from its `BookingRequested` on, as this model first stores it: what a
+/// `requestBooking` produced, known without waiting for the model to apply it.
+pub fn view_of_new_booking(event: &RecordedEvent) -> Result<Option<BookingView>, ProjectionError> {
+    if event.stream.aggregate_type != Booking::TYPE || event.version != 1 {
+        return Ok(None);
+    }
+    Ok(requested_view(event, EventCodec::<BookingEvent>::default().decode(event)?))
+}
+
+fn requested_view(event: &RecordedEvent, decoded: BookingEvent) -> Option<BookingView> {
+    let BookingEvent::BookingRequested { learner_id, course_id, teacher_id, price_cents, currency, requested_at, .. } = decoded else {
+        return None;
+    };
+    Some(BookingView {
+        id: event.stream.aggregate_id,
+        course_id,
+        learner_id,
+        teacher_id,
+        status: BookingStatus::Requested,
+        reason: None,
+        price_cents,
+        currency,
+        requested_at,
+        updated_at: event.recorded_at,
+        version: event.version,
+        requested_position: event.position,
+    })
+}
+
 impl BookingsProjection {
     fn apply_booking(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent, decoded: BookingEvent) -> Result<(), ProjectionError> {
         let id = event.stream.aggregate_id;
-        if let BookingEvent::BookingRequested { learner_id, course_id, teacher_id, price_cents, currency, requested_at, .. } = decoded {
+        if let BookingEvent::BookingRequested { .. } = decoded {
             if tx.get(&id_key(BOOKING, id))?.is_some() {
                 return Ok(());
             }
-            let view = BookingView {
-                id,
-                course_id,
-                learner_id,
-                teacher_id,
-                status: BookingStatus::Requested,
-                reason: None,
-                price_cents,
-                currency,
-                requested_at,
-                updated_at: event.recorded_at,
-                version: event.version,
-                requested_position: event.position,
-            };
+            let Some(view) = requested_view(event, decoded) else { return Ok(()) };
+            let (learner_id, course_id) = (view.learner_id, view.course_id);
             let cursor = view.cursor();
             tx.insert(index_key(NEWEST, None, &cursor), Vec::new())?;
             tx.insert(index_key(BY_LEARNER, Some(learner_id), &cursor), Vec::new())?;

@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::{at, cancelled, captured, confirmed_booking, failed, requested, seat_reserved, Log};
 use crate::domain::booking::BookingEvent;
 use crate::domain::course::{CourseEvent, RejectionReason};
-use crate::projections::bookings::BookingStatus;
+use crate::projections::bookings::{self, BookingStatus};
 use crate::projections::{BookingFilter, BookingView, PageRequest, Viewer};
 
 fn ids(items: &[(String, BookingView)]) -> Vec<Uuid> {
@@ -32,6 +32,27 @@ async fn it_should_follow_the_choreography_across_course_and_payment() {
     log.booking(booking, [BookingEvent::BookingConfirmed { confirmed_at: at(6) }]).await;
     let view = log.read().await.bookings.get(booking).expect("the read model answers").expect("the booking is known");
     assert_eq!((view.status, view.reason, view.version), (BookingStatus::Confirmed, None, 3));
+}
+
+#[actix_rt::test]
+async fn it_should_know_a_new_booking_view_from_its_first_event_as_it_will_store_it() {
+    let log = Log::start().await;
+    let (booking, course, learner, teacher) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    log.booking(booking, [requested(learner, course, teacher)]).await;
+    let events = log.events().await;
+    let first = events.last().expect("the event just appended");
+    let known = bookings::view_of_new_booking(first).expect("the event decodes").expect("a new booking");
+    let stored = log.read().await.bookings.get(booking).expect("the read model answers").expect("the booking is known");
+    assert_eq!(known, stored);
+
+    // Only a booking's first event says what a new booking looks like.
+    log.booking(booking, [BookingEvent::BookingSeatReserved { reserved_at: at(4) }]).await;
+    let events = log.events().await;
+    let later = events.last().expect("the event just appended");
+    assert_eq!(bookings::view_of_new_booking(later).expect("the event decodes"), None);
+    log.course(course, [seat_reserved(booking, learner)]).await;
+    let events = log.events().await;
+    assert_eq!(bookings::view_of_new_booking(events.last().expect("an event")).expect("the event decodes"), None);
 }
 
 #[actix_rt::test]

@@ -83,6 +83,11 @@ impl Log {
         self.append::<Payment>(booking_id, events).await
     }
 
+    /// The whole log.
+    pub async fn events(&self) -> Vec<actors::RecordedEvent> {
+        self.test.events().await
+    }
+
     /// Waits until every read model has applied the whole log, then hands out their queries.
     pub async fn read(&self) -> ReadModels {
         self.test.settle().await;
