@@ -57,6 +57,7 @@ pub struct RuntimeBuilder {
     reactors: Vec<(String, ReactorSpec, StartFrom)>,
     retry: RetryPolicy,
     workers: usize,
+    subscriber_workers: usize,
     reactions_start_at_head: bool,
 }
 
@@ -81,6 +82,7 @@ impl RuntimeBuilder {
             reactors: Vec::new(),
             retry: RetryPolicy::default(),
             workers,
+            subscriber_workers: 0,
             reactions_start_at_head: false,
         }
     }
@@ -94,9 +96,18 @@ impl RuntimeBuilder {
         Self { local_flush: store.clone(), ..Self::new(store, local) }
     }
 
-    /// How many arbiters (threads) aggregate actors and subscribers are spread over.
+    /// How many arbiters (threads) aggregate actors are spread over, and subscribers too unless
+    /// they have their own ([`RuntimeBuilder::subscriber_workers`]).
     pub fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
+        self
+    }
+
+    /// Runs the subscribers (read models, handlers, process managers) on `workers` arbiters of
+    /// their own, apart from the aggregate actors, so a burst of projection work never holds
+    /// back a command's answer. 0 (the default): they share the actors' arbiters.
+    pub fn subscriber_workers(mut self, workers: usize) -> Self {
+        self.subscriber_workers = workers;
         self
     }
 
@@ -150,9 +161,12 @@ impl RuntimeBuilder {
         }
         let head = self.store.head().await?;
         let reactor_tree = self.local.open_tree("reactors")?;
-        self.arbiters = (0..self.workers).map(|_| Arbiter::new()).collect();
-        let handles: Arc<[ArbiterHandle]> = self.arbiters.iter().map(|a| a.handle()).collect();
-        let projections = Projections::new(self.store.clone(), self.local.clone(), self.retry.clone(), handles.clone())?;
+        self.arbiters = (0..self.workers + self.subscriber_workers).map(|_| Arbiter::new()).collect();
+        let all: Vec<ArbiterHandle> = self.arbiters.iter().map(|a| a.handle()).collect();
+        let handles: Arc<[ArbiterHandle]> = all[..self.workers].into();
+        let subscriber_handles: Arc<[ArbiterHandle]> =
+            if self.subscriber_workers == 0 { handles.clone() } else { all[self.workers..].into() };
+        let projections = Projections::new(self.store.clone(), self.local.clone(), self.retry.clone(), subscriber_handles)?;
         let mut registries = Registries::new();
         let mut stops = Vec::new();
         for start in self.registries.drain(..) {

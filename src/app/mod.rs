@@ -109,7 +109,8 @@ impl App {
             ..RetryPolicy::default()
         };
         let builder = on_store
-            .workers(config.runtime.worker_threads())
+            .workers(config.runtime.actor_threads())
+            .subscriber_workers(config.runtime.subscriber_threads())
             .retry_policy(retry)
             .aggregate::<Member>(aggregate.clone())
             .aggregate::<EmailClaim>(aggregate.clone())

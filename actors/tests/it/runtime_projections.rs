@@ -334,6 +334,28 @@ async fn a_process_manager_chains_causation_and_never_applies_a_command_twice() 
 }
 
 #[actix_rt::test]
+async fn subscribers_on_threads_of_their_own_see_and_react_to_every_command() {
+    let test = TestRuntime::start(|b: RuntimeBuilder| {
+        b.workers(1).subscriber_workers(1).aggregate::<Account>(AggregateConfig::default()).process_manager(
+            "welcome-bonus",
+            WelcomeBonus,
+            StartFrom::Beginning,
+        )
+    })
+    .await;
+    let ids: Vec<Uuid> = (0..20).map(|_| Uuid::new_v4()).collect();
+    for id in &ids {
+        test.send::<Account>(*id, open("ada")).await.unwrap();
+    }
+    test.settle().await;
+    assert_eq!(test.events().await.len(), 40);
+    for id in ids {
+        let (state, _) = test.runtime().state_at::<Account>(id, None).await.unwrap().unwrap();
+        assert_eq!(state.balance, 1);
+    }
+}
+
+#[actix_rt::test]
 async fn a_process_manager_replayed_over_the_whole_history_commits_nothing_new() {
     // The runtime keeps no dedup record for a process manager: a copy that starts from the
     // beginning under a new name (no checkpoint) sends every command again, and the command ids
