@@ -133,23 +133,24 @@ pub fn view_of_new_booking(event: &RecordedEvent) -> Result<Option<BookingView>,
     if event.stream.aggregate_type != Booking::TYPE || event.version != 1 {
         return Ok(None);
     }
-    Ok(requested_view(event, EventCodec::<BookingEvent>::default().decode(event)?))
+    Ok(requested_view(event, &EventCodec::<BookingEvent>::default().decode(event)?))
 }
 
-fn requested_view(event: &RecordedEvent, decoded: BookingEvent) -> Option<BookingView> {
+/// The first view of a booking, when `decoded` is its `BookingRequested`.
+fn requested_view(event: &RecordedEvent, decoded: &BookingEvent) -> Option<BookingView> {
     let BookingEvent::BookingRequested { learner_id, course_id, teacher_id, price_cents, currency, requested_at, .. } = decoded else {
         return None;
     };
     Some(BookingView {
         id: event.stream.aggregate_id,
-        course_id,
-        learner_id,
-        teacher_id,
+        course_id: *course_id,
+        learner_id: *learner_id,
+        teacher_id: *teacher_id,
         status: BookingStatus::Requested,
         reason: None,
-        price_cents,
-        currency,
-        requested_at,
+        price_cents: *price_cents,
+        currency: currency.clone(),
+        requested_at: *requested_at,
         updated_at: event.recorded_at,
         version: event.version,
         requested_position: event.position,
@@ -159,16 +160,14 @@ fn requested_view(event: &RecordedEvent, decoded: BookingEvent) -> Option<Bookin
 impl BookingsProjection {
     fn apply_booking(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent, decoded: BookingEvent) -> Result<(), ProjectionError> {
         let id = event.stream.aggregate_id;
-        if let BookingEvent::BookingRequested { .. } = decoded {
+        if let Some(view) = requested_view(event, &decoded) {
             if tx.get(&id_key(BOOKING, id))?.is_some() {
                 return Ok(());
             }
-            let Some(view) = requested_view(event, decoded) else { return Ok(()) };
-            let (learner_id, course_id) = (view.learner_id, view.course_id);
             let cursor = view.cursor();
             tx.insert(index_key(NEWEST, None, &cursor), Vec::new())?;
-            tx.insert(index_key(BY_LEARNER, Some(learner_id), &cursor), Vec::new())?;
-            tx.insert(index_key(BY_COURSE, Some(course_id), &cursor), Vec::new())?;
+            tx.insert(index_key(BY_LEARNER, Some(view.learner_id), &cursor), Vec::new())?;
+            tx.insert(index_key(BY_COURSE, Some(view.course_id), &cursor), Vec::new())?;
             add_to_counter(tx, &status_key(BookingStatus::Requested), 1)?;
             return tx.put(id_key(BOOKING, id), &view);
         }

@@ -87,12 +87,12 @@ impl Naming {
     /// Unnamed files need `O_TMPFILE` support in the outbox's filesystem and `/proc` to link
     /// them by (linking a descriptor directly needs a capability a server does not have).
     fn available_in(dir: &Path) -> Self {
-        #[cfg(target_os = "linux")]
-        if Path::new("/proc/self/fd").is_dir() && File::open(dir).and_then(|directory| unnamed_file(&directory)).is_ok() {
-            return Naming::LinkUnnamed;
+        let linkable = cfg!(target_os = "linux") && Path::new("/proc/self/fd").is_dir();
+        if linkable && File::open(dir).and_then(|directory| unnamed_file(&directory)).is_ok() {
+            Naming::LinkUnnamed
+        } else {
+            Naming::RenameTemporary
         }
-        let _ = dir;
-        Naming::RenameTemporary
     }
 }
 
