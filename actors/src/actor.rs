@@ -11,7 +11,7 @@ use tracing::Instrument;
 use crate::aggregate::Aggregate;
 use crate::codec::{decode_bytes, encode_bytes, EventCodec};
 use crate::command::{CommandError, Execute, Executed};
-use crate::event::{ExpectedVersion, StreamId, Version};
+use crate::event::{CommandContext, ExpectedVersion, StreamId, Version};
 use crate::store::{EventStore, Snapshot, StoreError};
 
 /// How the runtime treats the instances of one aggregate type.
@@ -111,12 +111,8 @@ impl<A: Aggregate> AggregateCore<A> {
         Ok(Self { stream, store, codec, config, state, version, snapshot_version: version })
     }
 
-    async fn reload(&mut self) -> Result<(), CommandError<A::Error>> {
-        let (state, version) =
-            load_state::<A>(self.store.as_ref(), &self.stream, &self.codec, None).await.map_err(|error| match error {
-                LoadError::Store(error) => CommandError::Store(error),
-                LoadError::Codec(_) => CommandError::Unavailable,
-            })?;
+    async fn reload(&mut self) -> Result<(), LoadError> {
+        let (state, version) = load_state::<A>(self.store.as_ref(), &self.stream, &self.codec, None).await?;
         self.state = state;
         self.version = version;
         Ok(())
@@ -124,13 +120,12 @@ impl<A: Aggregate> AggregateCore<A> {
 
     pub(crate) async fn execute(&mut self, message: Execute<A>) -> Result<Executed<A>, CommandError<A::Error>> {
         let Execute { command, context, expected_version, .. } = message;
-        if let Some(events) = self.store.committed_by(context.command_id).await? {
-            let version = events.last().map_or(self.version, |e| e.version);
-            return Ok(Executed { events, version, state: self.state.clone(), already_committed: true });
-        }
         let mut retries_left = if expected_version.is_some() { 0 } else { self.config.conflict_retries };
         if let Some(expected) = expected_version {
             if expected != self.version {
+                if let Some(first) = self.first_result(&context).await? {
+                    return Ok(first);
+                }
                 let conflict = crate::store::Conflict { expected: ExpectedVersion::Exact(expected), actual: self.version };
                 return Err(CommandError::Conflict(conflict));
             }
@@ -138,18 +133,28 @@ impl<A: Aggregate> AggregateCore<A> {
         loop {
             let decided = catch_unwind(AssertUnwindSafe(|| A::handle(&self.state, command.clone())));
             let events = match decided {
-                Ok(result) => result.map_err(CommandError::Rejected)?,
+                Ok(Ok(events)) if !events.is_empty() => events,
+                // Nothing to append: a command committed before still answers with its first
+                // result (the domain may refuse it now that its events are in the state).
+                Ok(decided) => {
+                    if let Some(first) = self.first_result(&context).await? {
+                        return Ok(first);
+                    }
+                    decided.map_err(CommandError::Rejected)?;
+                    return Ok(Executed { events: Vec::new(), version: self.version, state: self.state.clone(), already_committed: false });
+                }
                 Err(_) => return Err(self.recover_from_panic("handle").await),
             };
-            if events.is_empty() {
-                return Ok(Executed { events: Vec::new(), version: self.version, state: self.state.clone(), already_committed: false });
-            }
             let new_events = events.iter().map(|e| self.codec.encode(e)).collect::<Result<Vec<_>, _>>()?;
             let expected = ExpectedVersion::Exact(self.version);
+            // The store answers a command id it committed before with that first result, so a
+            // repeated command needs no lookup of its own on this, the common, path.
             match self.store.append(&self.stream, expected, new_events, &context).await? {
                 Ok(appended) if appended.already_committed => {
-                    // Another instance committed this very command meanwhile: catch up with it.
-                    self.reload().await?;
+                    if appended.version > self.version {
+                        // Another instance committed this very command meanwhile: catch up.
+                        self.reload().await.map_err(command_error)?;
+                    }
                     return Ok(Executed {
                         events: appended.events,
                         version: appended.version,
@@ -176,10 +181,20 @@ impl<A: Aggregate> AggregateCore<A> {
                 Err(conflict) => {
                     tracing::debug!(stream = %self.stream, ?conflict, "concurrent write; reloading and retrying");
                     retries_left -= 1;
-                    self.reload().await?;
+                    self.reload().await.map_err(command_error)?;
                 }
             }
         }
+    }
+
+    /// The answer of the first run of this command id, if it was committed before.
+    async fn first_result(&mut self, context: &CommandContext) -> Result<Option<Executed<A>>, CommandError<A::Error>> {
+        let Some(events) = self.store.committed_by(context.command_id).await? else { return Ok(None) };
+        let version = events.last().map_or(self.version, |e| e.version);
+        if version > self.version {
+            self.reload().await.map_err(command_error)?;
+        }
+        Ok(Some(Executed { events, version, state: self.state.clone(), already_committed: true }))
     }
 
     /// A panic leaves the in-memory state unknown: rebuild it from the store.
@@ -187,7 +202,7 @@ impl<A: Aggregate> AggregateCore<A> {
         tracing::error!(stream = %self.stream, during, "aggregate panicked; rebuilding it from the store");
         match self.reload().await {
             Ok(()) => CommandError::Panicked,
-            Err(error) => error,
+            Err(error) => command_error(error),
         }
     }
 
@@ -208,6 +223,15 @@ impl<A: Aggregate> AggregateCore<A> {
             }
             Err(error) => tracing::warn!(stream = %self.stream, %error, "could not encode a snapshot"),
         }
+    }
+}
+
+/// A stream that could not be reloaded: the store's failure as is; an event that cannot be
+/// decoded leaves the aggregate unavailable.
+fn command_error<E: std::error::Error>(error: LoadError) -> CommandError<E> {
+    match error {
+        LoadError::Store(error) => CommandError::Store(error),
+        LoadError::Codec(_) => CommandError::Unavailable,
     }
 }
 

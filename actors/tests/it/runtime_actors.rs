@@ -99,6 +99,34 @@ async fn the_same_command_id_sent_twice_commits_once() {
 }
 
 #[actix_rt::test]
+async fn a_repeated_command_the_domain_would_accept_again_is_answered_from_its_first_run() {
+    let test = TestRuntime::start(with_accounts(AggregateConfig::default())).await;
+    let id = Uuid::new_v4();
+    test.send::<Account>(id, open("ada")).await.unwrap();
+    let context = request();
+    let first = test.runtime().send::<Account>(id, deposit(5), context.clone()).await.unwrap();
+    // A deposit is never refused: only the store can tell that this one was made already.
+    let second = test.runtime().send::<Account>(id, deposit(5), context).await.unwrap();
+    assert!(second.already_committed);
+    assert_eq!(first.events, second.events);
+    assert_eq!((second.version, second.state.balance), (2, 5));
+    assert_eq!(test.send::<Account>(id, deposit(1)).await.unwrap().state.balance, 6);
+    assert_eq!(test.events().await.len(), 3);
+}
+
+#[actix_rt::test]
+async fn a_repeated_command_naming_the_version_it_was_decided_at_is_answered_not_refused() {
+    let test = TestRuntime::start(with_accounts(AggregateConfig::default())).await;
+    let id = Uuid::new_v4();
+    test.send::<Account>(id, open("ada")).await.unwrap();
+    let context = request();
+    let first = test.runtime().execute(Execute::<Account>::new(id, deposit(2), context.clone()).expecting(Some(1))).await.unwrap();
+    let again = test.runtime().execute(Execute::<Account>::new(id, deposit(2), context).expecting(Some(1))).await.unwrap();
+    assert!(again.already_committed);
+    assert_eq!((first.events, again.version), (again.events, 2));
+}
+
+#[actix_rt::test]
 async fn an_idle_actor_is_passivated_and_rehydrated_on_the_next_command() {
     let config = AggregateConfig { idle_timeout: Duration::from_millis(50), ..AggregateConfig::default() };
     let test = TestRuntime::start(with_accounts(config)).await;
