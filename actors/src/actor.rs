@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use crate::aggregate::Aggregate;
 use crate::codec::{decode_bytes, encode_bytes, EventCodec};
-use crate::command::{CommandError, Execute, Executed};
+use crate::command::{CommandError, Execute, Executed, Inspect, InspectError};
 use crate::event::{CommandContext, ExpectedVersion, StreamId, Version};
 use crate::store::{EventStore, Snapshot, StoreError};
 
@@ -298,6 +298,33 @@ impl<A: Aggregate> Handler<Execute<A>> for AggregateActor<A> {
         AtomicResponse::new(Box::pin(run.into_actor(self).map(|(core, result), actor, _| {
             actor.core = Some(core);
             result
+        })))
+    }
+}
+
+impl<A: Aggregate, R: Send + 'static> Handler<Inspect<A, R>> for AggregateActor<A> {
+    type Result = AtomicResponse<Self, Result<R, InspectError>>;
+
+    fn handle(&mut self, inspect: Inspect<A, R>, ctx: &mut Self::Context) -> Self::Result {
+        let Some(mut core) = self.core.take() else {
+            let error = self.load_error.clone().map_or(InspectError::Unavailable, InspectError::Load);
+            ctx.stop();
+            return AtomicResponse::new(Box::pin(actix::fut::ready(Err(error))));
+        };
+        let run = async move {
+            if core.version < inspect.at_least {
+                if let Err(error) = core.reload().await {
+                    return (core, Err(InspectError::Load(error)));
+                }
+            }
+            // The read is the caller's code: a panic in it leaves the state untouched.
+            let read = inspect.read;
+            let answer = catch_unwind(AssertUnwindSafe(|| read(&core.state, core.version))).map_err(|_| InspectError::Panicked);
+            (core, answer)
+        };
+        AtomicResponse::new(Box::pin(run.into_actor(self).map(|(core, answer), actor, _| {
+            actor.core = Some(core);
+            answer
         })))
     }
 }

@@ -3,6 +3,7 @@
 use actix::Message;
 use uuid::Uuid;
 
+use crate::actor::LoadError;
 use crate::aggregate::Aggregate;
 use crate::codec::CodecError;
 use crate::event::{CommandContext, RecordedEvent, Version};
@@ -87,4 +88,34 @@ pub enum CommandError<E: std::error::Error + 'static> {
     Store(#[from] StoreError),
     #[error(transparent)]
     Codec(#[from] CodecError),
+}
+
+/// A read of one aggregate's current state, run inside its live actor: between two commands,
+/// never during one. Built by [`crate::CommandBus::inspect`].
+pub struct Inspect<A: Aggregate, R> {
+    pub aggregate_id: Uuid,
+    /// The actor reloads its stream first when it holds an older version than this (it was
+    /// started while a passivated twin was still committing).
+    pub at_least: Version,
+    pub(crate) read: StateRead<A, R>,
+}
+
+/// A read of an aggregate's state at its version.
+pub(crate) type StateRead<A, R> = Box<dyn FnOnce(&<A as Aggregate>::State, Version) -> R + Send>;
+
+impl<A: Aggregate, R: Send + 'static> Message for Inspect<A, R> {
+    type Result = Result<R, InspectError>;
+}
+
+/// Why an aggregate's state could not be read in its actor.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InspectError {
+    #[error("the aggregate could not be loaded: {0}")]
+    Load(#[from] LoadError),
+    #[error("the aggregate is overloaded; try again later")]
+    Overloaded,
+    #[error("the read of the aggregate's state panicked")]
+    Panicked,
+    #[error("the aggregate is unavailable")]
+    Unavailable,
 }

@@ -16,7 +16,7 @@ pub mod testing;
 pub use actor::{AggregateConfig, LoadError};
 pub use aggregate::Aggregate;
 pub use codec::{CodecError, DomainEvent, EventCodec, Upcasters};
-pub use command::{CommandError, Execute, Executed};
+pub use command::{CommandError, Execute, Executed, InspectError};
 pub use event::{CommandContext, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent, StreamId, Version};
 pub use projection::{
     EventHandler, ProcessManager, ProjectionError, ProjectorState, ProjectorStatus, ReadModel, ReadModelHandle, ReadModelTx, ReadVersion,

@@ -1,6 +1,7 @@
-//! Routes commands to the live actor of their aggregate, starting it on demand and stopping it
+//! Routes commands (and reads of current state) to the live actor of their aggregate, starting it on demand and stopping it
 //! when idle or when too many are live.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use uuid::Uuid;
 
 use crate::actor::{AggregateActor, AggregateConfig};
 use crate::aggregate::Aggregate;
-use crate::command::{CommandError, Execute, Executed};
+use crate::command::{CommandError, Execute, Executed, Inspect, InspectError};
 use crate::event::StreamId;
 use crate::store::EventStore;
 
@@ -70,6 +71,31 @@ impl<A: Aggregate> Registry<A> {
         entry
     }
 
+    /// Sends `message` to the actor of `id` (started on demand) and counts it against that
+    /// actor's mailbox capacity until answered; `None` when the mailbox is full.
+    fn forward<M>(&mut self, id: Uuid, message: M) -> Option<impl Future<Output = Result<M::Result, MailboxError>> + use<A, M>>
+    where
+        M: Message + Send + 'static,
+        M::Result: Send,
+        AggregateActor<A>: Handler<M>,
+        <AggregateActor<A> as Actor>::Context: actix::dev::ToEnvelope<AggregateActor<A>, M>,
+    {
+        let capacity = self.config.mailbox_capacity.max(1);
+        let entry = self.actor_for(id);
+        let in_flight = entry.in_flight.clone();
+        if in_flight.fetch_add(1, Ordering::AcqRel) >= capacity {
+            in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.stats.overloaded += 1;
+            return None;
+        }
+        let request = entry.address.send(message);
+        Some(async move {
+            let answer = request.await;
+            in_flight.fetch_sub(1, Ordering::AcqRel);
+            answer
+        })
+    }
+
     fn evict_over_cap(&mut self) {
         while self.live.len() > self.config.max_live_actors.max(1) {
             if self.live.pop_lru().is_some() {
@@ -117,20 +143,21 @@ impl<A: Aggregate> Handler<Dispatch<A>> for Registry<A> {
     type Result = ResponseFuture<Result<Executed<A>, CommandError<A::Error>>>;
 
     fn handle(&mut self, Dispatch(execute): Dispatch<A>, _: &mut Self::Context) -> Self::Result {
-        let capacity = self.config.mailbox_capacity.max(1);
-        let entry = self.actor_for(execute.aggregate_id);
-        let in_flight = entry.in_flight.clone();
-        if in_flight.fetch_add(1, Ordering::AcqRel) >= capacity {
-            in_flight.fetch_sub(1, Ordering::AcqRel);
-            self.stats.overloaded += 1;
-            return Box::pin(async { Err(CommandError::Overloaded) });
+        match self.forward(execute.aggregate_id, execute) {
+            Some(answer) => Box::pin(async move { answer.await.unwrap_or(Err(CommandError::Unavailable)) }),
+            None => Box::pin(async { Err(CommandError::Overloaded) }),
         }
-        let request = entry.address.send(execute);
-        Box::pin(async move {
-            let answer = request.await;
-            in_flight.fetch_sub(1, Ordering::AcqRel);
-            answer.unwrap_or(Err(CommandError::Unavailable))
-        })
+    }
+}
+
+impl<A: Aggregate, R: Send + 'static> Handler<Inspect<A, R>> for Registry<A> {
+    type Result = ResponseFuture<Result<R, InspectError>>;
+
+    fn handle(&mut self, inspect: Inspect<A, R>, _: &mut Self::Context) -> Self::Result {
+        match self.forward(inspect.aggregate_id, inspect) {
+            Some(answer) => Box::pin(async move { answer.await.unwrap_or(Err(InspectError::Unavailable)) }),
+            None => Box::pin(async { Err(InspectError::Overloaded) }),
+        }
     }
 }
 

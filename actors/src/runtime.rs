@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::actor::{load_state, AggregateConfig, LoadError};
 use crate::aggregate::Aggregate;
 use crate::codec::EventCodec;
-use crate::command::{CommandError, Execute, Executed};
+use crate::command::{CommandError, Execute, Executed, Inspect, InspectError};
 use crate::event::{CommandContext, Position, StreamId, Version};
 use crate::projection::{
     EventHandler, ProcessManager, Projections, ReactorSubscriber, ReadModel, ReadModelHandle, RetryPolicy, SubscriberKind, WaitFor,
@@ -225,6 +225,23 @@ impl CommandBus {
         context: CommandContext,
     ) -> Result<Executed<A>, CommandError<A::Error>> {
         self.execute(Execute::new(id, command, context)).await
+    }
+
+    /// Runs `read` on the current state and version of aggregate `id` inside its live actor,
+    /// started on demand as for a command (the default state at version 0 when the stream is
+    /// empty). Cheaper than [`Runtime::state_at`] for a live actor, which replays nothing, and as
+    /// current on one node: an actor applies exactly what it committed. With `at_least`, an actor
+    /// holding an older version reloads first, so a reaction that passes its event's version never
+    /// reads a state from before that event.
+    pub async fn inspect<A: Aggregate, R: Send + 'static>(
+        &self,
+        id: Uuid,
+        at_least: Version,
+        read: impl FnOnce(&A::State, Version) -> R + Send + 'static,
+    ) -> Result<R, InspectError> {
+        let registry = self.registry::<A>().ok_or(InspectError::Unavailable)?;
+        let inspect = Inspect { aggregate_id: id, at_least, read: Box::new(read) };
+        registry.send(inspect).await.unwrap_or(Err(InspectError::Unavailable))
     }
 
     fn registry<A: Aggregate>(&self) -> Option<&Addr<Registry<A>>> {

@@ -127,6 +127,48 @@ async fn a_repeated_command_naming_the_version_it_was_decided_at_is_answered_not
 }
 
 #[actix_rt::test]
+async fn inspect_reads_the_live_actors_state_without_starting_another() {
+    let test = TestRuntime::start(with_accounts(AggregateConfig::default())).await;
+    let id = Uuid::new_v4();
+    test.send::<Account>(id, open("ada")).await.unwrap();
+    test.send::<Account>(id, deposit(7)).await.unwrap();
+    let commands = test.runtime().commands();
+    let (balance, version) = commands.inspect::<Account, _>(id, 0, |state, version| (state.balance, version)).await.unwrap();
+    assert_eq!((balance, version), (7, 2));
+    assert_eq!(test.runtime().registry_stats::<Account>().await.unwrap().started, 1);
+    // A stream without events reads as the default state at version 0.
+    let unknown = commands.inspect::<Account, _>(Uuid::new_v4(), 0, |state, version| (state.balance, version)).await.unwrap();
+    assert_eq!(unknown, (0, 0));
+}
+
+#[actix_rt::test]
+async fn inspect_at_least_a_version_the_actor_has_not_seen_reloads_it_first() {
+    let test = TestRuntime::start(with_accounts(AggregateConfig::default())).await;
+    let id = Uuid::new_v4();
+    test.send::<Account>(id, open("ada")).await.unwrap();
+    // Another writer appends behind the live actor's back (a passivated twin, another node).
+    let outside = encoded(&[AccountEvent::Deposited { amount: 5, note: None }]);
+    test.store().append(&StreamId::new("account", id), ExpectedVersion::Exact(1), outside, &request()).await.unwrap().unwrap();
+    let commands = test.runtime().commands();
+    let live = commands.inspect::<Account, _>(id, 0, |state, version| (state.balance, version)).await.unwrap();
+    assert_eq!(live, (0, 1), "without a minimum the actor answers with what it holds");
+    let reloaded = commands.inspect::<Account, _>(id, 2, |state, version| (state.balance, version)).await.unwrap();
+    assert_eq!(reloaded, (5, 2));
+    assert_eq!(test.send::<Account>(id, deposit(1)).await.unwrap().state.balance, 6);
+}
+
+#[actix_rt::test]
+async fn a_panicking_read_is_an_error_and_the_actor_goes_on() {
+    let test = TestRuntime::start(with_accounts(AggregateConfig::default())).await;
+    let id = Uuid::new_v4();
+    test.send::<Account>(id, open("ada")).await.unwrap();
+    let commands = test.runtime().commands();
+    let read = commands.inspect::<Account, u64>(id, 0, |state, _| if state.balance == 0 { panic!("a bug in the read") } else { 1 });
+    assert!(matches!(read.await, Err(actors::InspectError::Panicked)));
+    assert_eq!(test.send::<Account>(id, deposit(3)).await.unwrap().state.balance, 3);
+}
+
+#[actix_rt::test]
 async fn an_idle_actor_is_passivated_and_rehydrated_on_the_next_command() {
     let config = AggregateConfig { idle_timeout: Duration::from_millis(50), ..AggregateConfig::default() };
     let test = TestRuntime::start(with_accounts(config)).await;
