@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{now, App, AppError, Caller, Credential, Refusal};
 use crate::domain::booking::{Booking, CancelBooking, Canceller, RequestBooking};
-use crate::domain::course::{ArchiveCourse, Course, CourseStatus, CreateCourse, PublishCourse, UpdateCourse};
+use crate::domain::course::{ArchiveCourse, Course, CourseState, CourseStatus, CreateCourse, PublishCourse, UpdateCourse};
 use crate::domain::email_claim::{ClaimEmail, EmailClaim};
 use crate::domain::member::{Member, RegisterMember, UpdateProfile};
 use crate::domain::values::{self, ValueError};
@@ -315,8 +315,9 @@ impl App {
         .await
     }
 
-    /// Starts the booking choreography. The course is looked up in its stream (never stale):
-    /// an unknown course is NOT_FOUND at once, and so is a draft its teacher has not published.
+    /// Starts the booking choreography. The course is read in its live actor (never stale, and
+    /// no replay of its reservations): an unknown course is NOT_FOUND at once, and so is a draft
+    /// its teacher has not published.
     pub async fn request_booking(
         &self,
         caller: Caller,
@@ -327,28 +328,16 @@ impl App {
         let learner = caller.member_or_admin()?;
         let payment_method = values::normalize_payment_method(&payment_method).map_err(bad_input)?;
         let not_found = || AppError::NotFound(format!("there is no course {course_id}"));
-        let (state, _) = self
-            .runtime
-            .state_at::<Course>(course_id, None)
-            .await
-            .map_err(|e| AppError::internal("could not load a course", e))?
-            .ok_or_else(not_found)?;
-        let course = state.ok_or_else(not_found)?;
-        if course.status == CourseStatus::Draft && Some(course.teacher_id) != learner {
+        let terms = |course: &Option<CourseState>, _| course.as_ref().map(|c| (c.status, c.teacher_id, c.price_cents, c.currency.clone()));
+        let course = self.runtime.commands().inspect::<Course, _>(course_id, 0, terms).await?;
+        let (status, teacher_id, price_cents, currency) = course.ok_or_else(not_found)?;
+        if status == CourseStatus::Draft && Some(teacher_id) != learner {
             return Err(not_found());
         }
         let Some(learner_id) = learner else { return Err(super::auth::admin_is_not_a_member()) };
         let ticket = self.idempotency.ticket("requestBooking", &caller.scope(), key, &(course_id, &payment_method))?;
         let booking_id = ticket.id("booking");
-        let command = RequestBooking {
-            learner_id,
-            course_id,
-            teacher_id: course.teacher_id,
-            price_cents: course.price_cents,
-            currency: course.currency.clone(),
-            payment_method,
-            requested_at: now(),
-        };
+        let command = RequestBooking { learner_id, course_id, teacher_id, price_cents, currency, payment_method, requested_at: now() };
         let executed = self.execute::<Booking>(booking_id, command.into(), ticket.context("request-booking"), None).await?;
         self.committed(booking_id, executed).await
     }

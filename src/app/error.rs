@@ -1,6 +1,6 @@
 //! The application's errors, one variant per error code of the API contract.
 
-use actors::CommandError;
+use actors::{CommandError, InspectError};
 
 use crate::domain::RefusalKind;
 
@@ -95,8 +95,21 @@ impl<E: Refusal + 'static> From<CommandError<E>> for AppError {
                 "the version you expected is not the current one (it is {}); reload and try again",
                 conflict.actual
             )),
-            CommandError::Overloaded => AppError::Limit("too many commands are waiting for this item; try again shortly".into()),
+            CommandError::Overloaded => overloaded(),
             other => AppError::internal("a command failed", other),
         }
     }
+}
+
+impl From<InspectError> for AppError {
+    fn from(error: InspectError) -> Self {
+        match error {
+            InspectError::Overloaded => overloaded(),
+            other => AppError::internal("could not read an aggregate's state", other),
+        }
+    }
+}
+
+fn overloaded() -> AppError {
+    AppError::Limit("too many commands are waiting for this item; try again shortly".into())
 }

@@ -1,19 +1,20 @@
 //! The `email` side-effect handler: tells the learner and the teacher when a booking is
 //! confirmed, and the learner when it is cancelled.
 //!
-//! Names, addresses and the course title come from the member and course streams, read from the
-//! store: always current, unlike the read models, which may lag behind the event. Each message's
+//! Names, addresses and the course title come from the member and course aggregates, read in
+//! their live actors: current, unlike the read models, which may lag behind the event, and
+//! without replaying a course's stream of reservations for its title. Each message's
 //! id derives from the event and the recipient's role, so a retried event formats the very same
 //! message and the outbox rewrites the same file.
 
 use std::sync::Arc;
 
-use actors::{CommandBus, EventHandler, EventStore, ProjectionError, RecordedEvent};
+use actors::{CommandBus, EventHandler, ProjectionError, RecordedEvent};
 use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::mailer::{EmailMessage, Mailer, Recipient};
-use super::reaction::{decode, load};
+use super::reaction::{decode, inspect};
 use crate::domain::booking::{Booking, BookingEvent, BookingState};
 use crate::domain::course::Course;
 use crate::domain::member::{Member, MemberState};
@@ -30,7 +31,6 @@ pub enum EmailError {
 
 /// The `email` side-effect handler.
 pub struct EmailNotifier {
-    store: Arc<dyn EventStore>,
     mailer: Arc<dyn Mailer>,
 }
 
@@ -42,19 +42,19 @@ struct Facts {
 }
 
 impl EmailNotifier {
-    pub fn new(store: Arc<dyn EventStore>, mailer: Arc<dyn Mailer>) -> Self {
-        Self { store, mailer }
+    pub fn new(mailer: Arc<dyn Mailer>) -> Self {
+        Self { mailer }
     }
 
-    async fn member(&self, id: Uuid) -> Result<MemberState, ProjectionError> {
-        load::<Member>(self.store.as_ref(), id).await?.ok_or_else(|| missing("member", id))
-    }
-
-    async fn facts(&self, booking_id: Uuid) -> Result<Facts, ProjectionError> {
-        let booking = load::<Booking>(self.store.as_ref(), booking_id).await?.ok_or_else(|| missing("booking", booking_id))?;
-        let learner = self.member(booking.learner_id).await?;
-        let course = load::<Course>(self.store.as_ref(), booking.course_id).await?.ok_or_else(|| missing("course", booking.course_id))?;
-        Ok(Facts { booking, learner, course_title: course.title })
+    /// The facts of the booking whose `event` this is, read at least as of that event.
+    async fn facts(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<Facts, ProjectionError> {
+        let booking_id = event.stream.aggregate_id;
+        let booking = inspect::<Booking, _>(commands, booking_id, event.version, Clone::clone).await?;
+        let booking = booking.ok_or_else(|| missing("booking", booking_id))?;
+        let learner = member(commands, booking.learner_id).await?;
+        let course_id = booking.course_id;
+        let title = inspect::<Course, _>(commands, course_id, 0, |course| course.as_ref().map(|c| c.title.clone())).await?;
+        Ok(Facts { booking, learner, course_title: title.ok_or_else(|| missing("course", course_id))? })
     }
 
     async fn send(&self, message: EmailMessage) -> Result<(), ProjectionError> {
@@ -74,22 +74,26 @@ impl EventHandler for EmailNotifier {
         event.stream.aggregate_id
     }
 
-    async fn handle(&self, event: &RecordedEvent, _commands: &CommandBus) -> Result<(), ProjectionError> {
+    async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
         let Some(booking_event) = decode::<Booking>(event)? else { return Ok(()) };
         match booking_event {
             BookingEvent::BookingConfirmed { .. } => {
-                let facts = self.facts(event.stream.aggregate_id).await?;
-                let teacher = self.member(facts.booking.teacher_id).await?;
+                let facts = self.facts(event, commands).await?;
+                let teacher = member(commands, facts.booking.teacher_id).await?;
                 self.send(confirmation_to_learner(event, &facts, &teacher)).await?;
                 self.send(notice_to_teacher(event, &facts, &teacher)).await
             }
             BookingEvent::BookingCancelled { reason, was_confirmed, .. } => {
-                let facts = self.facts(event.stream.aggregate_id).await?;
+                let facts = self.facts(event, commands).await?;
                 self.send(cancellation_to_learner(event, &facts, reason.as_deref(), was_confirmed)).await
             }
             _ => Ok(()),
         }
     }
+}
+
+async fn member(commands: &CommandBus, id: Uuid) -> Result<MemberState, ProjectionError> {
+    inspect::<Member, _>(commands, id, 0, Clone::clone).await?.ok_or_else(|| missing("member", id))
 }
 
 fn missing(aggregate: &'static str, id: Uuid) -> ProjectionError {

@@ -65,10 +65,11 @@ pub struct ServiceDeps {
 }
 
 /// Registers the choreography's process manager and handlers. The aggregates they send commands
-/// to (course, booking, payment) must be registered on the same builder.
+/// to or read in their actors (member, course, booking, payment) must be registered on the same
+/// builder.
 pub fn register(builder: RuntimeBuilder, deps: ServiceDeps) -> RuntimeBuilder {
     builder
         .process_manager(BOOKING_FLOW, BookingFlow, StartFrom::Beginning)
         .handler(PAYMENTS, Payments::new(deps.store.clone(), deps.gateway), StartFrom::Now)
-        .handler(EMAIL, EmailNotifier::new(deps.store, deps.mailer), StartFrom::Now)
+        .handler(EMAIL, EmailNotifier::new(deps.mailer), StartFrom::Now)
 }

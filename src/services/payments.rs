@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::reaction::{decode, load, send};
+use super::reaction::{decode, inspect, load, send};
 use crate::domain::booking::{Booking, BookingEvent, BookingStatus};
 use crate::domain::payment::{
     Payment, PaymentCommand, PaymentError, PaymentEvent, PaymentState, PaymentStatus, RecordCapture, RecordFailure, RefundPayment,
@@ -130,12 +130,14 @@ impl Payments {
     /// Charges a booking that holds a seat, unless an outcome is recorded or it moved on.
     async fn charge(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
         let booking_id = event.stream.aggregate_id;
-        let payment = load::<Payment>(self.store.as_ref(), booking_id).await?;
-        if Payment::status(&payment) != PaymentStatus::Pending {
+        // Read in the live actors: a stale payment at worst asks the provider again, which
+        // charges a booking once, and the booking is read at least as of this very event.
+        let payment_status = inspect::<Payment, _>(commands, booking_id, 0, Payment::status).await?;
+        if payment_status != PaymentStatus::Pending {
             tracing::debug!(%booking_id, "payment outcome already recorded; not charging again");
             return Ok(());
         }
-        let Some(booking) = load::<Booking>(self.store.as_ref(), booking_id).await? else {
+        let Some(booking) = inspect::<Booking, _>(commands, booking_id, event.version, Clone::clone).await? else {
             tracing::warn!(%booking_id, "a booking holding a seat has no stream; not charging");
             return Ok(());
         };

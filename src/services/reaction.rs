@@ -1,11 +1,12 @@
 //! What every reaction shares: decoding the triggering event, reading an aggregate's current
-//! state and sending a command, with the runtime's failures turned into a [`ProjectionError`]
+//! state (replayed from the store, or read in its live actor) and sending a command, with the runtime's failures turned into a [`ProjectionError`]
 //! (the subscriber retries, then parks the event) and the domain's refusals handed back as values
 //! the reaction decides about.
 
 use actors::actor::load_state;
 use actors::{
-    Aggregate, CommandBus, CommandContext, CommandError, EventCodec, EventStore, Executed, ProjectionError, RecordedEvent, StreamId,
+    Aggregate, CommandBus, CommandContext, CommandError, EventCodec, EventStore, Executed, InspectError, LoadError, ProjectionError,
+    RecordedEvent, StreamId, Version,
 };
 use uuid::Uuid;
 
@@ -25,6 +26,23 @@ pub(crate) async fn load<A: Aggregate>(store: &dyn EventStore, id: Uuid) -> Resu
     match load_state::<A>(store, &stream, &codec, None).await {
         Ok((state, _version)) => Ok(state),
         Err(actors::LoadError::Store(error)) => Err(ProjectionError::Store(error)),
+        Err(error) => Err(ProjectionError::failed(error)),
+    }
+}
+
+/// `read` of the current state of aggregate `id`, run in its live actor: nothing is replayed.
+/// On one node as current as [`load`]; pass the triggering event's version as `at_least` when
+/// the state must include that event (see [`CommandBus::inspect`]). Where missing the very last
+/// event of another stream would move money, [`load`] is the one to use.
+pub(crate) async fn inspect<A: Aggregate, R: Send + 'static>(
+    commands: &CommandBus,
+    id: Uuid,
+    at_least: Version,
+    read: impl FnOnce(&A::State) -> R + Send + 'static,
+) -> Result<R, ProjectionError> {
+    match commands.inspect::<A, R>(id, at_least, move |state, _version| read(state)).await {
+        Ok(answer) => Ok(answer),
+        Err(InspectError::Load(LoadError::Store(error))) => Err(ProjectionError::Store(error)),
         Err(error) => Err(ProjectionError::failed(error)),
     }
 }
