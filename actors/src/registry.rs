@@ -1,5 +1,5 @@
-//! Routes commands (and reads of current state) to the live actor of their aggregate, starting it on demand and stopping it
-//! when idle or when too many are live.
+//! Routes commands, and reads of the current state, to the live actor of their aggregate,
+//! starting it on demand and stopping it when idle or when too many are live.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
