@@ -235,7 +235,7 @@ fn command_error<E: std::error::Error>(error: LoadError) -> CommandError<E> {
     }
 }
 
-/// The actor around [`AggregateCore`]. The core is moved into the future that runs a command and
+/// The actor around `AggregateCore`. The core is moved into the future that runs a command and
 /// back when it ends; `AtomicResponse` guarantees no other message runs in between.
 pub struct AggregateActor<A: Aggregate> {
     stream: StreamId,

@@ -5,7 +5,7 @@
 //! list one learner's and one course's bookings; `s` + status → the number of bookings in it.
 //! A `learner_id` or `course_id` filter walks its index; other lists walk the primary index.
 //!
-//! The status only moves forward (see [`may_move`]): the course's answer and the payment's
+//! The status only moves forward (see `may_move`): the course's answer and the payment's
 //! outcome usually arrive before the booking's own event saying the same, and a late event must
 //! never take a booking back from a final status.
 

@@ -4,7 +4,7 @@
 //! the position of `CourseCreated`); `g` → the position of the last event that changed what
 //! lists filter on (anything but seats).
 //!
-//! Lists filter a [`Catalogue`] held in memory: every course's filterable fields, with texts
+//! Lists filter a `Catalogue` held in memory: every course's filterable fields, with texts
 //! lower-cased once. It is rebuilt from the tree only when `g` moved, so the seat changes of a
 //! busy booking flow never invalidate it; a rebuilt tree reaches the same `g` for the same
 //! history, so a rebuild does not either. Only a page's courses are read from the tree, so seats
