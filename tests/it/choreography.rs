@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 use actors::{Aggregate, CommandContext, EventCodec, RecordedEvent, StreamId};
 use chrono::Utc;
 use konnektid::domain::booking::{Booking, BookingStatus, CancelBooking, Canceller};
-use konnektid::domain::course::{Course, CourseEvent};
+use konnektid::domain::course::{Course, CourseEvent, UpdateCourse};
+use konnektid::domain::member::{Member, UpdateProfile};
 use konnektid::domain::payment::{Payment, PaymentStatus};
 use uuid::Uuid;
 
@@ -36,6 +37,35 @@ async fn it_should_confirm_a_booking_and_mail_learner_and_teacher() {
     assert_eq!(mails.len(), 2, "one to the learner, one to the teacher");
     assert!(mails.iter().any(|mail| mail.contains("<learner@example.org>") && mail.contains("is confirmed")));
     assert!(mails.iter().any(|mail| mail.contains("<teacher@example.org>") && mail.contains("New booking")));
+}
+
+#[actix_rt::test]
+async fn it_should_name_the_course_and_the_people_as_they_are_when_the_booking_is_confirmed() {
+    let market = Market::start().await;
+    let (teacher, learner) = (market.member("teacher").await, market.member("learner").await);
+    let course = market.course(teacher, 3).await;
+    // Both actors are live with the old names; the e-mails must not be written from those.
+    let retitle = UpdateCourse {
+        actor_id: teacher,
+        title: Some("Rye and spelt".to_owned()),
+        description: None,
+        category: None,
+        city: None,
+        price_cents: None,
+        capacity: None,
+        at: Utc::now(),
+    };
+    market.test.send::<Course>(course, retitle.into()).await.expect("retitled");
+    let rename = UpdateProfile { member_id: learner, display_name: Some("Ada".to_owned()), city: None, at: Utc::now() };
+    market.test.send::<Member>(learner, rename.into()).await.expect("renamed");
+    market.book(learner, course, teacher, "tok_visa").await;
+    market.test.settle().await;
+
+    let mails = market.outbox();
+    let to_learner = mails.iter().find(|mail| mail.contains("<learner@example.org>")).expect("the learner's e-mail");
+    assert!(to_learner.contains("Hello Ada,") && to_learner.contains("\"Rye and spelt\""), "{to_learner}");
+    let to_teacher = mails.iter().find(|mail| mail.contains("<teacher@example.org>")).expect("the teacher's e-mail");
+    assert!(to_teacher.contains("Ada booked a seat in \"Rye and spelt\""), "{to_teacher}");
 }
 
 #[actix_rt::test]
