@@ -1,6 +1,7 @@
 //! One live actor per aggregate instance: loads its stream once, then decides commands one at a
 //! time against the state in memory.
 
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use tracing::Instrument;
 
 use crate::aggregate::Aggregate;
 use crate::codec::{decode_bytes, encode_bytes, EventCodec};
-use crate::command::{CommandError, Execute, Executed, Inspect, InspectError};
+use crate::command::{CommandError, Execute, Executed, Inspect, InspectError, StateRead};
 use crate::event::{CommandContext, ExpectedVersion, StreamId, Version};
 use crate::store::{EventStore, Snapshot, StoreError};
 
@@ -187,6 +188,15 @@ impl<A: Aggregate> AggregateCore<A> {
         }
     }
 
+    /// `read` of the state, reloaded first when it is older than `at_least`.
+    async fn inspect<R>(&mut self, at_least: Version, read: StateRead<A, R>) -> Result<R, InspectError> {
+        if self.version < at_least {
+            self.reload().await?;
+        }
+        // The read is the caller's code: a panic in it leaves the state untouched.
+        catch_unwind(AssertUnwindSafe(|| read(&self.state, self.version))).map_err(|_| InspectError::Panicked)
+    }
+
     /// The answer of the first run of this command id, if it was committed before.
     async fn first_result(&mut self, context: &CommandContext) -> Result<Option<Executed<A>>, CommandError<A::Error>> {
         let Some(events) = self.store.committed_by(context.command_id).await? else { return Ok(None) };
@@ -268,19 +278,35 @@ impl<A: Aggregate> Actor for AggregateActor<A> {
     }
 }
 
+impl<A: Aggregate> AggregateActor<A> {
+    /// Runs `work` on the loaded core with no other message in between: the core moves into the
+    /// future and back. Without a core (its load failed) answers `unloaded` and stops, so the
+    /// next message tries a fresh load.
+    fn with_core<R: 'static, F>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        unloaded: impl FnOnce(Option<LoadError>) -> R,
+        work: impl FnOnce(Box<AggregateCore<A>>) -> F,
+    ) -> AtomicResponse<Self, R>
+    where
+        F: Future<Output = (Box<AggregateCore<A>>, R)> + 'static,
+    {
+        let Some(core) = self.core.take() else {
+            let answer = unloaded(self.load_error.clone());
+            ctx.stop();
+            return AtomicResponse::new(Box::pin(actix::fut::ready(answer)));
+        };
+        AtomicResponse::new(Box::pin(work(core).into_actor(self).map(|(core, answer), actor, _| {
+            actor.core = Some(core);
+            answer
+        })))
+    }
+}
+
 impl<A: Aggregate> Handler<Execute<A>> for AggregateActor<A> {
     type Result = AtomicResponse<Self, Result<Executed<A>, CommandError<A::Error>>>;
 
     fn handle(&mut self, message: Execute<A>, ctx: &mut Self::Context) -> Self::Result {
-        let Some(mut core) = self.core.take() else {
-            // Loading failed: answer, and stop so the next command tries a fresh load.
-            let error = match self.load_error.clone() {
-                Some(LoadError::Store(error)) => CommandError::Store(error),
-                _ => CommandError::Unavailable,
-            };
-            ctx.stop();
-            return AtomicResponse::new(Box::pin(actix::fut::ready(Err(error))));
-        };
         let span = tracing::debug_span!(
             "command",
             aggregate_type = A::TYPE,
@@ -288,17 +314,16 @@ impl<A: Aggregate> Handler<Execute<A>> for AggregateActor<A> {
             command = ?message.command,
             correlation_id = %message.context.correlation_id,
         );
-        let run = async move {
-            let started = std::time::Instant::now();
-            let result = core.execute(message).await;
-            crate::telemetry::command_handled(A::TYPE, &result, started.elapsed());
-            (core, result)
-        }
-        .instrument(span);
-        AtomicResponse::new(Box::pin(run.into_actor(self).map(|(core, result), actor, _| {
-            actor.core = Some(core);
-            result
-        })))
+        let unloaded = |error: Option<LoadError>| Err(error.map_or(CommandError::Unavailable, command_error));
+        self.with_core(ctx, unloaded, |mut core| {
+            async move {
+                let started = std::time::Instant::now();
+                let result = core.execute(message).await;
+                crate::telemetry::command_handled(A::TYPE, &result, started.elapsed());
+                (core, result)
+            }
+            .instrument(span)
+        })
     }
 }
 
@@ -306,25 +331,10 @@ impl<A: Aggregate, R: Send + 'static> Handler<Inspect<A, R>> for AggregateActor<
     type Result = AtomicResponse<Self, Result<R, InspectError>>;
 
     fn handle(&mut self, inspect: Inspect<A, R>, ctx: &mut Self::Context) -> Self::Result {
-        let Some(mut core) = self.core.take() else {
-            let error = self.load_error.clone().map_or(InspectError::Unavailable, InspectError::Load);
-            ctx.stop();
-            return AtomicResponse::new(Box::pin(actix::fut::ready(Err(error))));
-        };
-        let run = async move {
-            if core.version < inspect.at_least {
-                if let Err(error) = core.reload().await {
-                    return (core, Err(InspectError::Load(error)));
-                }
-            }
-            // The read is the caller's code: a panic in it leaves the state untouched.
-            let read = inspect.read;
-            let answer = catch_unwind(AssertUnwindSafe(|| read(&core.state, core.version))).map_err(|_| InspectError::Panicked);
+        let unloaded = |error: Option<LoadError>| Err(error.map_or(InspectError::Unavailable, InspectError::Load));
+        self.with_core(ctx, unloaded, |mut core| async move {
+            let answer = core.inspect(inspect.at_least, inspect.read).await;
             (core, answer)
-        };
-        AtomicResponse::new(Box::pin(run.into_actor(self).map(|(core, answer), actor, _| {
-            actor.core = Some(core);
-            answer
-        })))
+        })
     }
 }
