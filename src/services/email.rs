@@ -46,17 +46,6 @@ impl EmailNotifier {
         Self { mailer }
     }
 
-    /// The facts of the booking whose `event` this is, read at least as of that event.
-    async fn facts(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<Facts, ProjectionError> {
-        let booking_id = event.stream.aggregate_id;
-        let booking = inspect::<Booking, _>(commands, booking_id, event.version, Clone::clone).await?;
-        let booking = booking.ok_or_else(|| missing("booking", booking_id))?;
-        let learner = member(commands, booking.learner_id).await?;
-        let course_id = booking.course_id;
-        let title = inspect::<Course, _>(commands, course_id, 0, |course| course.as_ref().map(|c| c.title.clone())).await?;
-        Ok(Facts { booking, learner, course_title: title.ok_or_else(|| missing("course", course_id))? })
-    }
-
     async fn send(&self, message: EmailMessage) -> Result<(), ProjectionError> {
         tracing::info!(message_id = %message.message_id, subject = %message.subject, "sending e-mail");
         self.mailer.send(message).await.map_err(ProjectionError::failed)
@@ -78,18 +67,29 @@ impl EventHandler for EmailNotifier {
         let Some(booking_event) = decode::<Booking>(event)? else { return Ok(()) };
         match booking_event {
             BookingEvent::BookingConfirmed { .. } => {
-                let facts = self.facts(event, commands).await?;
+                let facts = facts(event, commands).await?;
                 let teacher = member(commands, facts.booking.teacher_id).await?;
                 self.send(confirmation_to_learner(event, &facts, &teacher)).await?;
                 self.send(notice_to_teacher(event, &facts, &teacher)).await
             }
             BookingEvent::BookingCancelled { reason, was_confirmed, .. } => {
-                let facts = self.facts(event, commands).await?;
+                let facts = facts(event, commands).await?;
                 self.send(cancellation_to_learner(event, &facts, reason.as_deref(), was_confirmed)).await
             }
             _ => Ok(()),
         }
     }
+}
+
+/// The facts of the booking whose `event` this is, read at least as of that event.
+async fn facts(event: &RecordedEvent, commands: &CommandBus) -> Result<Facts, ProjectionError> {
+    let booking_id = event.stream.aggregate_id;
+    let booking = inspect::<Booking, _>(commands, booking_id, event.version, Clone::clone).await?;
+    let booking = booking.ok_or_else(|| missing("booking", booking_id))?;
+    let learner = member(commands, booking.learner_id).await?;
+    let course_id = booking.course_id;
+    let title = inspect::<Course, _>(commands, course_id, 0, |course| course.as_ref().map(|c| c.title.clone())).await?;
+    Ok(Facts { booking, learner, course_title: title.ok_or_else(|| missing("course", course_id))? })
 }
 
 async fn member(commands: &CommandBus, id: Uuid) -> Result<MemberState, ProjectionError> {
