@@ -23,4 +23,7 @@ pub use projection::{
     RetryPolicy, SubscriberKind, WaitFor, WaitTimeout,
 };
 pub use runtime::{CommandBus, Runtime, RuntimeBuilder, StartError, StartFrom};
-pub use store::{Appended, Conflict, EventStore, ImportError, InMemoryStore, LocalFlush, SledStore, SledStoreConfig, Snapshot, StoreError};
+pub use store::{
+    Appended, Conflict, EventStore, ImportError, InMemoryStore, LocalFlush, Record, Records, SledStore, SledStoreConfig, Snapshot,
+    StoreError,
+};

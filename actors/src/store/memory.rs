@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use super::records::InMemoryRecords;
 use super::{Appended, CommittedBatch, Conflict, EventStore, Snapshot, StoreError};
 use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
 
@@ -34,11 +35,12 @@ impl Log {
 pub struct InMemoryStore {
     log: Mutex<Log>,
     bus: broadcast::Sender<CommittedBatch>,
+    records: InMemoryRecords,
 }
 
 impl Default for InMemoryStore {
     fn default() -> Self {
-        Self { log: Mutex::new(Log::default()), bus: broadcast::channel(4096).0 }
+        Self { log: Mutex::new(Log::default()), bus: broadcast::channel(4096).0, records: InMemoryRecords::default() }
     }
 }
 
@@ -149,6 +151,10 @@ impl EventStore for InMemoryStore {
 
     async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
         Ok(self.log.lock().snapshots.get(stream).cloned())
+    }
+
+    fn records(&self, table: &str) -> Result<std::sync::Arc<dyn super::Records>, StoreError> {
+        Ok(self.records.table(table))
     }
 
     fn subscribe(&self) -> broadcast::Receiver<CommittedBatch> {

@@ -6,6 +6,7 @@
 
 mod follow;
 mod memory;
+mod records;
 mod sled_store;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, Recorded
 
 pub use follow::follow;
 pub use memory::InMemoryStore;
+pub use records::{Record, Records};
 pub use sled_store::{ImportError, SledStore, SledStoreConfig};
 
 /// Events committed together, in position order, as published to live subscribers.
@@ -111,6 +113,10 @@ pub trait EventStore: Send + Sync + 'static {
     async fn save_snapshot(&self, stream: &StreamId, snapshot: Snapshot) -> Result<(), StoreError>;
 
     async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError>;
+
+    /// The table of records named `table`, kept durably beside the log in this store and shared
+    /// by every process that shares it (see [`Records`]). Tables are created on first use.
+    fn records(&self, table: &str) -> Result<Arc<dyn Records>, StoreError>;
 
     /// Live feed of committed events. A receiver that falls behind sees `Lagged` and must read
     /// the gap from the log: subscribers always reconcile with their checkpoint.

@@ -31,6 +31,7 @@ use crate::codec::{decode_bytes, encode_bytes};
 use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
 
 mod import;
+mod records;
 mod writer;
 
 pub use import::ImportError;
@@ -339,6 +340,10 @@ impl EventStore for SledStore {
             Some(bytes) => Ok(Some(decode_bytes(&bytes).map_err(StoreError::Corrupt)?)),
             None => Ok(None),
         }
+    }
+
+    fn records(&self, table: &str) -> Result<Arc<dyn crate::store::Records>, StoreError> {
+        Ok(Arc::new(records::SledRecords::open(self, table)?))
     }
 
     fn subscribe(&self) -> broadcast::Receiver<CommittedBatch> {

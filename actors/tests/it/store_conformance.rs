@@ -41,6 +41,7 @@ mod appends;
 mod concurrency;
 mod model;
 mod reads;
+mod records;
 mod reopen;
 
 /// The store under test, shared with spawned tasks.
