@@ -60,10 +60,13 @@ pub(crate) fn scan_start(prefix: &[u8], after: Option<&[u8]>) -> Vec<u8> {
     }
 }
 
+/// Every table of an in-memory store, by name.
+type Tables = Arc<Mutex<HashMap<String, BTreeMap<Vec<u8>, Vec<u8>>>>>;
+
 /// Records in memory, for tests and the in-memory store.
 #[derive(Clone, Default)]
 pub(crate) struct InMemoryRecords {
-    tables: Arc<Mutex<HashMap<String, BTreeMap<Vec<u8>, Vec<u8>>>>>,
+    tables: Tables,
 }
 
 impl InMemoryRecords {
@@ -73,7 +76,7 @@ impl InMemoryRecords {
 }
 
 struct InMemoryTable {
-    tables: Arc<Mutex<HashMap<String, BTreeMap<Vec<u8>, Vec<u8>>>>>,
+    tables: Tables,
     name: String,
 }
 
