@@ -11,6 +11,7 @@
 //! | [`course`] | `course` | the catalogue entry, its lifecycle and its seats |
 //! | [`booking`] | `booking` | a learner's booking as the choreography moves it along |
 //! | [`payment`] | `payment`, id = the booking's | the recorded outcome of the charge and refund |
+//! | [`review`] | `review`, id derived from the booking's | a learner's review of a confirmed booking |
 //!
 //! A refused command is an error value whose [`RefusalKind`] the API maps to its error code.
 //! When a command breaks several rules, the checks run in the contract's order of precedence:
@@ -24,6 +25,7 @@ pub mod course;
 pub mod email_claim;
 pub mod member;
 pub mod payment;
+pub mod review;
 pub mod values;
 
 /// Why a command was refused, in the words of the API contract's error codes.

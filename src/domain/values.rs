@@ -19,6 +19,9 @@ pub const PAYMENT_METHOD_MAX: usize = 200;
 pub const EMAIL_MAX: usize = 254;
 pub const PRICE_MAX_CENTS: i64 = 100_000_000;
 pub const CAPACITY_MAX: u32 = 10_000;
+pub const RATING_MIN: i64 = 1;
+pub const RATING_MAX: i64 = 5;
+pub const COMMENT_MAX: usize = 2_000;
 
 /// A text field, named in error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +32,7 @@ pub enum Field {
     Category,
     City,
     PaymentMethod,
+    Comment,
 }
 
 impl fmt::Display for Field {
@@ -40,6 +44,7 @@ impl fmt::Display for Field {
             Field::Category => "category",
             Field::City => "city",
             Field::PaymentMethod => "payment method",
+            Field::Comment => "comment",
         })
     }
 }
@@ -61,6 +66,8 @@ pub enum ValueError {
     Currency(String),
     #[error("the capacity must be between 1 and {max} seats, but it is {actual}")]
     Capacity { actual: u32, max: u32 },
+    #[error("the rating must be between {RATING_MIN} and {RATING_MAX}, but it is {0}")]
+    Rating(i64),
 }
 
 impl ValueError {
@@ -151,6 +158,21 @@ pub fn check_capacity(seats: u32) -> Result<u32, ValueError> {
     Ok(seats)
 }
 
+/// A review's rating: 1 to 5 stars.
+pub fn check_rating(rating: i64) -> Result<u8, ValueError> {
+    match u8::try_from(rating) {
+        Ok(stars) if (RATING_MIN..=RATING_MAX).contains(&rating) => Ok(stars),
+        _ => Err(ValueError::Rating(rating)),
+    }
+}
+
+/// A review's comment: trimmed, possibly empty, at most [`COMMENT_MAX`] characters.
+pub fn normalize_comment(raw: &str) -> Result<String, ValueError> {
+    let text = raw.trim();
+    check_max(text, Field::Comment, COMMENT_MAX)?;
+    Ok(text.to_owned())
+}
+
 fn required_text(raw: &str, field: Field, max: usize) -> Result<String, ValueError> {
     let text = raw.trim();
     if text.is_empty() {
@@ -230,5 +252,20 @@ mod tests {
         assert_eq!(check_capacity(0), Err(ValueError::Capacity { actual: 0, max: CAPACITY_MAX }));
         assert_eq!(check_capacity(CAPACITY_MAX + 1), Err(ValueError::Capacity { actual: CAPACITY_MAX + 1, max: CAPACITY_MAX }));
         assert_eq!(check_capacity(CAPACITY_MAX), Ok(CAPACITY_MAX));
+    }
+
+    #[test]
+    fn it_should_check_reviews() {
+        assert_eq!(check_rating(1), Ok(1));
+        assert_eq!(check_rating(5), Ok(5));
+        for bad in [0, 6, -1, 261] {
+            assert_eq!(check_rating(bad), Err(ValueError::Rating(bad)));
+        }
+        assert_eq!(normalize_comment("  "), Ok(String::new()));
+        assert_eq!(normalize_comment(&"é".repeat(COMMENT_MAX)), Ok("é".repeat(COMMENT_MAX)));
+        assert_eq!(
+            normalize_comment(&"c".repeat(COMMENT_MAX + 1)),
+            Err(ValueError::TooLong { field: Field::Comment, max: COMMENT_MAX, actual: COMMENT_MAX + 1 })
+        );
     }
 }
