@@ -7,10 +7,11 @@
 //! | `bookings` | [`BookingsProjection`] | booking id, newest first, per learner, per course | [`BookingsQuery`]: `get`, `list`, `count_by_status` |
 //! | `payments` | [`PaymentsProjection`] | booking id | [`PaymentsQuery`]: `get` |
 //! | `stats` | [`StatsProjection`] | counters | [`StatsQuery`]: `get`, `top_courses` |
+//! | `reviews` | [`ReviewsProjection`] | review id, newest first per course; ratings per course | [`ReviewsQuery`]: `get`, `of_course`, `rating` |
 //!
 //! Every read model sees every event of the log and decodes only those of the aggregate types it
 //! follows. Each keeps all the state it needs in its own tree, so any of them can be rebuilt (or
-//! added to an existing database) from position 1 alone. [`register`] adds all five to a runtime
+//! added to an existing database) from position 1 alone. [`register`] adds all of them to a runtime
 //! under the names above; [`ReadModels::from_runtime`] collects their query handles.
 //!
 //! Queries take the current tree from the [`actors::ReadModelHandle`] once per query (a rebuild swaps it)
@@ -23,6 +24,7 @@ pub mod members;
 mod paging;
 pub mod payments;
 mod reader;
+pub mod reviews;
 pub mod stats;
 
 #[cfg(test)]
@@ -36,10 +38,11 @@ pub use courses::{CourseFilter, CourseView, CoursesProjection, CoursesQuery};
 pub use members::{MemberView, MembersProjection, MembersQuery};
 pub use paging::{Connection, Cursor, PageRequest, QueryError, Viewer};
 pub use payments::{PaymentView, PaymentsProjection, PaymentsQuery};
+pub use reviews::{CourseRating, ReviewView, ReviewsProjection, ReviewsQuery};
 pub use stats::{CourseBookings, Money, StatsProjection, StatsQuery, StatsView};
 
 /// The names the read models are registered under, as `projections` shows them.
-pub const NAMES: [&str; 5] = [members::NAME, courses::NAME, bookings::NAME, payments::NAME, stats::NAME];
+pub const NAMES: [&str; 6] = [members::NAME, courses::NAME, bookings::NAME, payments::NAME, stats::NAME, reviews::NAME];
 
 /// Registers every read model of this module under its name.
 pub fn register(builder: RuntimeBuilder) -> RuntimeBuilder {
@@ -49,6 +52,7 @@ pub fn register(builder: RuntimeBuilder) -> RuntimeBuilder {
         .read_model(bookings::NAME, BookingsProjection::default())
         .read_model(payments::NAME, PaymentsProjection::default())
         .read_model(stats::NAME, StatsProjection::default())
+        .read_model(reviews::NAME, ReviewsProjection::default())
 }
 
 /// A read model that [`ReadModels::from_runtime`] expected but the runtime does not have.
@@ -64,6 +68,7 @@ pub struct ReadModels {
     pub bookings: BookingsQuery,
     pub payments: PaymentsQuery,
     pub stats: StatsQuery,
+    pub reviews: ReviewsQuery,
     /// Moves whenever any of them may have changed: what was read from them under one reading
     /// is still their answer while the reading stays the same.
     pub version: actors::ReadVersion,
@@ -79,6 +84,7 @@ impl ReadModels {
             bookings: BookingsQuery::new(handle(bookings::NAME)?),
             payments: PaymentsQuery::new(handle(payments::NAME)?),
             stats: StatsQuery::new(handle(stats::NAME)?),
+            reviews: ReviewsQuery::new(handle(reviews::NAME)?),
             version: runtime.projections().read_version(),
         })
     }

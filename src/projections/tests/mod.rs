@@ -6,6 +6,7 @@ mod courses;
 mod members;
 mod paging;
 mod payments;
+mod reviews;
 mod stats;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,7 @@ use crate::domain::booking::{Booking, BookingEvent};
 use crate::domain::course::{Course, CourseEvent};
 use crate::domain::member::{Member, MemberEvent};
 use crate::domain::payment::{Payment, PaymentEvent};
+use crate::domain::review::{Review, ReviewEvent};
 pub(super) use crate::domain::testing::at;
 
 /// A runtime with every read model, fed by appending events to its store directly.
@@ -81,6 +83,10 @@ impl Log {
 
     pub async fn payment(&self, booking_id: Uuid, events: impl IntoIterator<Item = PaymentEvent>) -> Position {
         self.append::<Payment>(booking_id, events).await
+    }
+
+    pub async fn review(&self, id: Uuid, events: impl IntoIterator<Item = ReviewEvent>) -> Position {
+        self.append::<Review>(id, events).await
     }
 
     /// The whole log.
