@@ -12,6 +12,7 @@ use super::objects::{
 };
 use super::{parse_id, parse_u64, Context};
 use crate::app::{AppError, Caller};
+use crate::domain::aggregates::AggregateKind;
 use crate::projections::{BookingFilter, CourseFilter, PageRequest};
 
 pub struct Query;
@@ -117,12 +118,13 @@ impl Query {
     async fn stream(context: &Context, aggregate: AggregateType, id: ID) -> Result<Option<StreamObject>, AppError> {
         let caller = context.signed_in()?;
         let aggregate_id = parse_id(&id)?;
-        let stream = StreamId::new(aggregate.stream_type(), aggregate_id);
+        let kind = AggregateKind::from(aggregate);
+        let stream = StreamId::new(kind.stream_type(), aggregate_id);
         let version = context.app.store().stream_version(&stream).await.map_err(|e| AppError::internal("could not read a stream", e))?;
         if version == 0 {
             return Ok(None);
         }
-        if !super::visibility::may_read_stream(context, caller, aggregate, aggregate_id).await? {
+        if !super::visibility::may_read_stream(context, caller, kind, aggregate_id).await? {
             return Err(AppError::Forbidden("only the owner of this stream and the admin may read it".into()));
         }
         Ok(Some(StreamObject { aggregate, id: aggregate_id, version }))

@@ -119,7 +119,7 @@ impl App {
     {
         let state = self.runtime.state_at::<A>(id, None).await.ok()?.map(|(state, _)| state).unwrap_or_default();
         let refusal = A::handle(&state, command).err()?;
-        let kind = refusal.refusal_kind();
+        let kind = refusal.kind();
         matches!(kind, RefusalKind::BadInput | RefusalKind::NotFound | RefusalKind::Forbidden)
             .then(|| AppError::from_refusal(kind, refusal.to_string()))
     }
@@ -136,8 +136,8 @@ impl App {
             Err(error) => return AppError::internal("could not load an aggregate", error),
         };
         match A::handle(&state, command) {
-            Err(refusal) if matches!(refusal.refusal_kind(), RefusalKind::BadInput | RefusalKind::NotFound) => {
-                AppError::from_refusal(refusal.refusal_kind(), refusal.to_string())
+            Err(refusal) if matches!(refusal.kind(), RefusalKind::BadInput | RefusalKind::NotFound) => {
+                AppError::from_refusal(refusal.kind(), refusal.to_string())
             }
             _ => super::auth::admin_is_not_a_member(),
         }

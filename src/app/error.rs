@@ -2,7 +2,7 @@
 
 use actors::{CommandError, InspectError};
 
-use crate::domain::RefusalKind;
+use crate::domain::{Refusal, RefusalKind};
 
 /// Why a request failed, in the contract's words. The message is one a person can act on;
 /// `Internal` carries nothing a client should see (the cause is logged where it happens).
@@ -64,33 +64,10 @@ impl AppError {
     }
 }
 
-/// A domain error that knows which refusal it is.
-pub trait Refusal: std::error::Error {
-    fn refusal_kind(&self) -> RefusalKind;
-}
-
-macro_rules! refusals {
-    ($($error:ty),+ $(,)?) => {
-        $(impl Refusal for $error {
-            fn refusal_kind(&self) -> RefusalKind {
-                self.kind()
-            }
-        })+
-    };
-}
-
-refusals!(
-    crate::domain::member::MemberError,
-    crate::domain::email_claim::EmailClaimError,
-    crate::domain::course::CourseError,
-    crate::domain::booking::BookingError,
-    crate::domain::payment::PaymentError,
-);
-
 impl<E: Refusal + 'static> From<CommandError<E>> for AppError {
     fn from(error: CommandError<E>) -> Self {
         match error {
-            CommandError::Rejected(refusal) => AppError::from_refusal(refusal.refusal_kind(), refusal.to_string()),
+            CommandError::Rejected(refusal) => AppError::from_refusal(refusal.kind(), refusal.to_string()),
             CommandError::Conflict(conflict) => AppError::Conflict(format!(
                 "the version you expected is not the current one (it is {}); reload and try again",
                 conflict.actual

@@ -15,23 +15,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::{AggregateConfig, EventStore, Position, RetryPolicy, Runtime, SledStore, SledStoreConfig, StartError};
+use actors::{AggregateConfig, EventStore, Position, RetryPolicy, Runtime, RuntimeBuilder, SledStore, SledStoreConfig, StartError};
 use chrono::{DateTime, Utc};
 
+pub use crate::domain::Refusal;
 pub use auth::{Caller, Passwords, Tokens};
 pub use commands::{Committed, CourseChanges, NewCourse, NewMember, ProfileChanges};
 pub use credentials::{Credential, Credentials, TREE as CREDENTIALS_TREE};
-pub use error::{AppError, Refusal};
+pub use error::AppError;
 pub use idempotency::{IdempotencyKeys, Ticket};
 pub use repair::Repaired;
 pub use telemetry::Unready;
 
 use crate::config::{Config, ServerConfig};
-use crate::domain::booking::Booking;
-use crate::domain::course::Course;
-use crate::domain::email_claim::EmailClaim;
-use crate::domain::member::Member;
-use crate::domain::payment::Payment;
+use crate::domain::aggregates::{AggregateKind, AggregateVisitor, DomainAggregate};
 use crate::projections::{self, ReadModels};
 use crate::services::{self, PaymentGateway, ServiceDeps, SimulatedGateway};
 
@@ -108,15 +105,9 @@ impl App {
             first_backoff: Duration::from_millis(config.runtime.handler_first_backoff_ms.max(1)),
             ..RetryPolicy::default()
         };
-        let builder = on_store
-            .workers(config.runtime.actor_threads())
-            .subscriber_workers(config.runtime.subscriber_threads())
-            .retry_policy(retry)
-            .aggregate::<Member>(aggregate.clone())
-            .aggregate::<EmailClaim>(aggregate.clone())
-            .aggregate::<Course>(aggregate.clone())
-            .aggregate::<Booking>(aggregate.clone())
-            .aggregate::<Payment>(aggregate);
+        let builder =
+            on_store.workers(config.runtime.actor_threads()).subscriber_workers(config.runtime.subscriber_threads()).retry_policy(retry);
+        let builder = register_aggregates(builder, &aggregate);
         let mailer = services::build_mailer(&config.mail, &data_dir)?;
         let gateway: Arc<dyn PaymentGateway> = Arc::new(SimulatedGateway::new());
         let deps = ServiceDeps { store, gateway: gateway.clone(), mailer };
@@ -178,6 +169,20 @@ impl App {
     pub async fn shutdown(&self) {
         self.runtime.shutdown().await;
     }
+}
+
+/// Registers every aggregate of the domain's list, each with `config`.
+fn register_aggregates(builder: RuntimeBuilder, config: &AggregateConfig) -> RuntimeBuilder {
+    struct Register<'a>(RuntimeBuilder, &'a AggregateConfig);
+
+    impl AggregateVisitor for Register<'_> {
+        type Output = RuntimeBuilder;
+
+        fn visit<A: DomainAggregate>(self) -> RuntimeBuilder {
+            self.0.aggregate::<A>(self.1.clone())
+        }
+    }
+    AggregateKind::ALL.iter().fold(builder, |builder, kind| kind.visit(Register(builder, config)))
 }
 
 fn aggregate_config(config: &Config) -> AggregateConfig {

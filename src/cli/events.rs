@@ -8,14 +8,15 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{load_config, open_store, CliError, Common};
-use crate::api::objects::{event_data, AggregateType};
+use crate::api::objects::event_data;
+use crate::domain::aggregates::AggregateKind;
 
 /// One event as a JSON line: the contract's `RecordedEvent` fields, payload decoded.
 pub fn event_line(event: &RecordedEvent) -> serde_json::Value {
     json!({
         "position": event.position.to_string(),
         "eventId": event.event_id,
-        "aggregate": AggregateType::from_stream_type(&event.stream.aggregate_type).map_or(event.stream.aggregate_type.to_uppercase(), |t| t.graphql_name().to_owned()),
+        "aggregate": AggregateKind::from_stream_type(&event.stream.aggregate_type).map_or(event.stream.aggregate_type.to_uppercase(), AggregateKind::name),
         "aggregateId": event.stream.aggregate_id,
         "version": event.version.to_string(),
         "type": event.event_type,

@@ -20,6 +20,7 @@
 //! Events are stored as bincode, which encodes an enum by variant index: event variants are only
 //! ever appended at the end of their enum, never reordered, renamed or removed.
 
+pub mod aggregates;
 pub mod booking;
 pub mod course;
 pub mod email_claim;
@@ -41,6 +42,11 @@ pub enum RefusalKind {
     RuleViolation,
     /// A unique value or the aggregate itself already exists (`ALREADY_EXISTS`).
     AlreadyExists,
+}
+
+/// A domain error that knows which kind of refusal it is; every aggregate's error is one.
+pub trait Refusal: std::error::Error {
+    fn kind(&self) -> RefusalKind;
 }
 
 /// Implements `From<Struct> for Enum` for command enums whose variants wrap a struct of the same

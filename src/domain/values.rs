@@ -7,7 +7,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-use super::RefusalKind;
+use super::{Refusal, RefusalKind};
 
 pub const DISPLAY_NAME_MAX: usize = 80;
 pub const PASSWORD_MIN: usize = 8;
@@ -70,8 +70,8 @@ pub enum ValueError {
     Rating(i64),
 }
 
-impl ValueError {
-    pub fn kind(&self) -> RefusalKind {
+impl Refusal for ValueError {
+    fn kind(&self) -> RefusalKind {
         RefusalKind::BadInput
     }
 }

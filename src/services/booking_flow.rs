@@ -16,6 +16,7 @@ use crate::domain::booking::{
 };
 use crate::domain::course::{Course, CourseError, CourseEvent, ReleaseSeat, ReserveSeat};
 use crate::domain::payment::{Payment, PaymentEvent};
+use crate::domain::Refusal;
 
 /// The subscriber name of [`BookingFlow`].
 pub const BOOKING_FLOW: &str = "booking-flow";

@@ -2,11 +2,14 @@
 
 use juniper::GraphQLEnum;
 
+use crate::domain::aggregates::AggregateKind;
 use crate::domain::booking::BookingStatus;
 use crate::domain::course::CourseStatus;
 use crate::domain::payment::PaymentStatus;
 
-/// The stream types; `EMAIL_CLAIM` is the internal aggregate that keeps e-mail addresses unique.
+/// The stream types as the API names them; `EMAIL_CLAIM` is the internal aggregate that keeps
+/// e-mail addresses unique. One value per [`AggregateKind`]: the two conversions below are
+/// exhaustive matches, so an aggregate added to the domain does not compile until it is here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, GraphQLEnum)]
 pub enum AggregateType {
     Member,
@@ -14,35 +17,32 @@ pub enum AggregateType {
     Booking,
     Payment,
     EmailClaim,
+    Review,
 }
 
-impl AggregateType {
-    pub fn stream_type(self) -> &'static str {
-        use actors::Aggregate;
-        match self {
-            AggregateType::Member => crate::domain::member::Member::TYPE,
-            AggregateType::Course => crate::domain::course::Course::TYPE,
-            AggregateType::Booking => crate::domain::booking::Booking::TYPE,
-            AggregateType::Payment => crate::domain::payment::Payment::TYPE,
-            AggregateType::EmailClaim => crate::domain::email_claim::EmailClaim::TYPE,
+impl From<AggregateKind> for AggregateType {
+    fn from(kind: AggregateKind) -> Self {
+        match kind {
+            AggregateKind::Member => Self::Member,
+            AggregateKind::EmailClaim => Self::EmailClaim,
+            AggregateKind::Course => Self::Course,
+            AggregateKind::Booking => Self::Booking,
+            AggregateKind::Payment => Self::Payment,
+            AggregateKind::Review => Self::Review,
         }
     }
+}
 
-    /// The enum value as GraphQL spells it.
-    pub fn graphql_name(self) -> &'static str {
-        match self {
-            AggregateType::Member => "MEMBER",
-            AggregateType::Course => "COURSE",
-            AggregateType::Booking => "BOOKING",
-            AggregateType::Payment => "PAYMENT",
-            AggregateType::EmailClaim => "EMAIL_CLAIM",
+impl From<AggregateType> for AggregateKind {
+    fn from(aggregate: AggregateType) -> Self {
+        match aggregate {
+            AggregateType::Member => Self::Member,
+            AggregateType::EmailClaim => Self::EmailClaim,
+            AggregateType::Course => Self::Course,
+            AggregateType::Booking => Self::Booking,
+            AggregateType::Payment => Self::Payment,
+            AggregateType::Review => Self::Review,
         }
-    }
-
-    pub fn from_stream_type(name: &str) -> Option<Self> {
-        [AggregateType::Member, AggregateType::Course, AggregateType::Booking, AggregateType::Payment, AggregateType::EmailClaim]
-            .into_iter()
-            .find(|t| t.stream_type() == name)
     }
 }
 

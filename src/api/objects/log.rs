@@ -1,74 +1,48 @@
 //! The event store seen from the API: recorded events, streams with time travel, and the
 //! subscribers' progress.
 
-use actors::{Aggregate, EventCodec, ProjectorStatus, RecordedEvent, Version};
+use actors::{ProjectorStatus, RecordedEvent, Version};
 use chrono::{DateTime, Utc};
-use juniper::{graphql_object, ID};
+use juniper::{graphql_object, BoxFuture, ID};
 use uuid::Uuid;
 
 use super::{millis, AggregateType, ProjectionKind, ProjectionStateValue};
 use crate::api::{id, parse_u64, Context, Json};
 use crate::app::AppError;
-use crate::domain::booking::Booking;
-use crate::domain::course::Course;
-use crate::domain::email_claim::EmailClaim;
-use crate::domain::member::Member;
-use crate::domain::payment::Payment;
+use crate::domain::aggregates::{self, AggregateKind, AggregateVisitor, DomainAggregate};
 
-/// An event's payload as JSON: the fields of its variant.
+/// An event's payload as JSON; `null` (and an error in the log) for one that cannot be shown.
 pub(crate) fn event_data(event: &RecordedEvent) -> serde_json::Value {
-    fn decode<A: Aggregate>(event: &RecordedEvent) -> serde_json::Value {
-        match EventCodec::<A::Event>::default().decode(event) {
-            Ok(decoded) => match serde_json::to_value(&decoded) {
-                // Externally tagged: {"CourseCreated": {...}} carries the name `type` has already.
-                Ok(serde_json::Value::Object(mut tagged)) if tagged.len() == 1 => {
-                    tagged.remove(&event.event_type).unwrap_or(serde_json::Value::Object(tagged))
-                }
-                Ok(other) => other,
-                Err(error) => {
-                    tracing::error!(%error, position = event.position, "an event could not be shown as JSON");
-                    serde_json::Value::Null
-                }
-            },
-            Err(error) => {
-                tracing::error!(%error, position = event.position, "an event could not be decoded");
-                serde_json::Value::Null
-            }
-        }
-    }
-    match AggregateType::from_stream_type(&event.stream.aggregate_type) {
-        Some(AggregateType::Member) => decode::<Member>(event),
-        Some(AggregateType::Course) => decode::<Course>(event),
-        Some(AggregateType::Booking) => decode::<Booking>(event),
-        Some(AggregateType::Payment) => decode::<Payment>(event),
-        Some(AggregateType::EmailClaim) => decode::<EmailClaim>(event),
-        None => serde_json::Value::Null,
-    }
+    aggregates::event_data(event).unwrap_or_else(|error| {
+        tracing::error!(%error, position = event.position, "an event could not be shown as JSON");
+        serde_json::Value::Null
+    })
 }
 
 /// An aggregate's state after `version` (default: the latest), replayed from its stream.
-async fn state_at(
-    context: &Context,
-    aggregate: AggregateType,
-    aggregate_id: Uuid,
-    version: Option<Version>,
-) -> Result<serde_json::Value, AppError> {
-    async fn replay<A: Aggregate>(context: &Context, id: Uuid, version: Option<Version>) -> Result<serde_json::Value, AppError> {
-        let state =
-            context.app.runtime().state_at::<A>(id, version).await.map_err(|e| AppError::internal("could not replay a stream", e))?;
-        let json = |state: &A::State| serde_json::to_value(state).map_err(|e| AppError::internal("a state could not be shown as JSON", e));
-        match state {
-            Some((state, _)) => json(&state),
-            None => Ok(serde_json::Value::Null),
+async fn state_at(context: &Context, kind: AggregateKind, id: Uuid, version: Option<Version>) -> Result<serde_json::Value, AppError> {
+    struct Replay<'a> {
+        context: &'a Context,
+        id: Uuid,
+        version: Option<Version>,
+    }
+
+    impl<'a> AggregateVisitor for Replay<'a> {
+        type Output = BoxFuture<'a, Result<serde_json::Value, AppError>>;
+
+        fn visit<A: DomainAggregate>(self) -> Self::Output {
+            Box::pin(async move {
+                let replayed = self.context.app.runtime().state_at::<A>(self.id, self.version).await;
+                match replayed.map_err(|e| AppError::internal("could not replay a stream", e))? {
+                    Some((state, _)) => {
+                        aggregates::state_data::<A>(&state).map_err(|e| AppError::internal("a state could not be shown as JSON", e))
+                    }
+                    None => Ok(serde_json::Value::Null),
+                }
+            })
         }
     }
-    match aggregate {
-        AggregateType::Member => replay::<Member>(context, aggregate_id, version).await,
-        AggregateType::Course => replay::<Course>(context, aggregate_id, version).await,
-        AggregateType::Booking => replay::<Booking>(context, aggregate_id, version).await,
-        AggregateType::Payment => replay::<Payment>(context, aggregate_id, version).await,
-        AggregateType::EmailClaim => replay::<EmailClaim>(context, aggregate_id, version).await,
-    }
+    kind.visit(Replay { context, id, version }).await
 }
 
 pub struct RecordedEventObject(pub RecordedEvent);
@@ -84,7 +58,8 @@ impl RecordedEventObject {
     }
 
     fn aggregate(&self) -> Result<AggregateType, AppError> {
-        AggregateType::from_stream_type(&self.0.stream.aggregate_type)
+        AggregateKind::from_stream_type(&self.0.stream.aggregate_type)
+            .map(AggregateType::from)
             .ok_or_else(|| AppError::internal("an event of an unknown stream type", &self.0.stream.aggregate_type))
     }
 
@@ -154,7 +129,7 @@ impl StreamObject {
     ) -> Result<Vec<RecordedEventObject>, AppError> {
         let from = parse_u64(from_version.as_deref().unwrap_or("1"), "fromVersion")?;
         let first = context.page_size(first, 100)?;
-        let stream = actors::StreamId::new(self.aggregate.stream_type(), self.id);
+        let stream = actors::StreamId::new(AggregateKind::from(self.aggregate).stream_type(), self.id);
         let events = context
             .app
             .store()
@@ -172,7 +147,7 @@ impl StreamObject {
                 return Err(AppError::BadInput(format!("atVersion must be between 1 and {}", self.version)));
             }
         }
-        Ok(Json(state_at(context, self.aggregate, self.id, version).await?))
+        Ok(Json(state_at(context, self.aggregate.into(), self.id, version).await?))
     }
 }
 

@@ -23,7 +23,7 @@ pub use self::commands::*;
 pub use self::events::BookingEvent;
 pub use self::state::{BookingState, BookingStatus};
 use super::values::{self, ValueError};
-use super::RefusalKind;
+use super::{Refusal, RefusalKind};
 
 /// The booking aggregate (stream type `booking`).
 pub struct Booking;
@@ -66,8 +66,8 @@ pub enum BookingError {
     StepNoLongerApplies { step: BookingStep, status: BookingStatus },
 }
 
-impl BookingError {
-    pub fn kind(&self) -> RefusalKind {
+impl Refusal for BookingError {
+    fn kind(&self) -> RefusalKind {
         match self {
             BookingError::Invalid(_) => RefusalKind::BadInput,
             BookingError::NotFound => RefusalKind::NotFound,

@@ -18,7 +18,7 @@ pub use self::commands::*;
 pub use self::events::{CourseEvent, RejectionReason};
 pub use self::state::{CourseState, CourseStatus};
 use super::values::{self, ValueError};
-use super::RefusalKind;
+use super::{Refusal, RefusalKind};
 
 /// The course aggregate (stream type `course`).
 pub struct Course;
@@ -43,8 +43,8 @@ pub enum CourseError {
     CapacityBelowSeatsTaken { capacity: u32, seats_taken: u32 },
 }
 
-impl CourseError {
-    pub fn kind(&self) -> RefusalKind {
+impl Refusal for CourseError {
+    fn kind(&self) -> RefusalKind {
         match self {
             CourseError::Invalid(_) => RefusalKind::BadInput,
             CourseError::NotFound => RefusalKind::NotFound,

@@ -9,7 +9,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use super::values::{normalize_email, ValueError};
-use super::RefusalKind;
+use super::{Refusal, RefusalKind};
 
 #[cfg(test)]
 mod tests;
@@ -53,8 +53,8 @@ pub enum EmailClaimError {
     EmailTaken,
 }
 
-impl EmailClaimError {
-    pub fn kind(&self) -> RefusalKind {
+impl Refusal for EmailClaimError {
+    fn kind(&self) -> RefusalKind {
         match self {
             EmailClaimError::Invalid(_) => RefusalKind::BadInput,
             EmailClaimError::EmailTaken => RefusalKind::AlreadyExists,

@@ -7,7 +7,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use super::values::{normalize_city, normalize_display_name, normalize_email, ValueError};
-use super::{command_from_structs, RefusalKind};
+use super::{command_from_structs, Refusal, RefusalKind};
 
 #[cfg(test)]
 mod tests;
@@ -93,8 +93,8 @@ pub enum MemberError {
     AlreadyRegistered,
 }
 
-impl MemberError {
-    pub fn kind(&self) -> RefusalKind {
+impl Refusal for MemberError {
+    fn kind(&self) -> RefusalKind {
         match self {
             MemberError::Invalid(_) => RefusalKind::BadInput,
             MemberError::NotFound => RefusalKind::NotFound,

@@ -18,7 +18,7 @@ use thiserror::Error;
 pub use self::commands::*;
 pub use self::events::PaymentEvent;
 pub use self::state::{PaymentState, PaymentStatus};
-use super::RefusalKind;
+use super::{Refusal, RefusalKind};
 
 /// The payment aggregate (stream type `payment`, id = the booking's id).
 pub struct Payment;
@@ -40,8 +40,8 @@ pub enum PaymentError {
     NothingToRefund,
 }
 
-impl PaymentError {
-    pub fn kind(&self) -> RefusalKind {
+impl Refusal for PaymentError {
+    fn kind(&self) -> RefusalKind {
         match self {
             PaymentError::NotFound => RefusalKind::NotFound,
             PaymentError::OtherOutcomeRecorded { .. } | PaymentError::NothingToRefund => RefusalKind::RuleViolation,

@@ -21,7 +21,7 @@ pub use self::events::ReviewEvent;
 pub use self::state::ReviewState;
 use super::booking::BookingStatus;
 use super::values::{check_rating, normalize_comment, ValueError};
-use super::RefusalKind;
+use super::{Refusal, RefusalKind};
 
 /// The review aggregate (stream type `review`).
 pub struct Review;
@@ -51,8 +51,8 @@ pub enum ReviewError {
     NotConfirmed { status: BookingStatus },
 }
 
-impl ReviewError {
-    pub fn kind(&self) -> RefusalKind {
+impl Refusal for ReviewError {
+    fn kind(&self) -> RefusalKind {
         match self {
             ReviewError::Invalid(_) => RefusalKind::BadInput,
             ReviewError::BookingNotFound | ReviewError::NotFound => RefusalKind::NotFound,
