@@ -2,8 +2,6 @@
 //! it produced, read from the read model once that has applied the mutation's position (a new
 //! booking's view follows from its one event, so `requestBooking` does not wait).
 
-use std::time::Duration;
-
 use actors::WaitFor;
 use juniper::graphql_object;
 
@@ -29,8 +27,7 @@ async fn settled<T>(
     position: u64,
     read: impl Fn() -> Result<Option<T>, AppError>,
 ) -> Result<T, AppError> {
-    let timeout = Duration::from_millis(context.app.limits().command_timeout_ms.max(1));
-    let waited = context.app.runtime().projections().wait_for(position, timeout, WaitFor::One(read_model)).await;
+    let waited = context.app.runtime().projections().wait_for(position, context.app.command_timeout(), WaitFor::One(read_model)).await;
     match read()? {
         Some(value) => Ok(value),
         None if waited.is_err() => {
@@ -69,25 +66,6 @@ async fn booking_payload(context: &Context, committed: Committed) -> Result<Book
         None => settled(context, bookings::NAME, committed.position, || Ok(bookings.get(committed.id)?)).await?,
     };
     Ok(BookingPayload { booking: BookingObject(booking), position: committed.position.to_string(), events: events(&committed) })
-}
-
-fn parked_error(error: actors::projection::ParkedError) -> AppError {
-    use actors::projection::ParkedError;
-    match error {
-        ParkedError::UnknownSubscriber(_) => AppError::BadInput(error.to_string()),
-        ParkedError::NotParked { .. } => AppError::NotFound(error.to_string()),
-        ParkedError::FailedAgain(_) => AppError::RuleViolation(error.to_string()),
-        ParkedError::NotRunning | ParkedError::Local(_) => AppError::internal("a parked event could not be handled", error),
-    }
-}
-
-async fn status_of(context: &Context, subscriber: &str) -> Result<ProjectionStatusObject, AppError> {
-    let statuses = context.app.runtime().projections().statuses().await.map_err(|e| AppError::internal("could not read statuses", e))?;
-    statuses
-        .into_iter()
-        .find(|s| s.name == subscriber)
-        .map(ProjectionStatusObject)
-        .ok_or_else(|| AppError::BadInput(format!("no subscriber is named {subscriber:?}")))
 }
 
 #[graphql_object(context = Context)]
@@ -185,19 +163,14 @@ impl Mutation {
 
     /// Admin: applies a parked event again (after its cause was fixed); on success it is no longer parked.
     async fn retry_parked_event(context: &Context, subscriber: String, position: String) -> Result<ProjectionStatusObject, AppError> {
-        context.admin()?;
         let position = parse_u64(&position, "position")?;
-        let projections = context.app.runtime().projections();
-        projections.retry_parked(&subscriber, position).await.map_err(parked_error)?;
-        status_of(context, &subscriber).await
+        Ok(ProjectionStatusObject(context.app.retry_parked_event(context.caller, &subscriber, position).await?))
     }
 
     /// Admin: gives up on a parked event for good.
     async fn skip_parked_event(context: &Context, subscriber: String, position: String) -> Result<ProjectionStatusObject, AppError> {
-        context.admin()?;
         let position = parse_u64(&position, "position")?;
-        context.app.runtime().projections().skip_parked(&subscriber, position).map_err(parked_error)?;
-        status_of(context, &subscriber).await
+        Ok(ProjectionStatusObject(context.app.skip_parked_event(context.caller, &subscriber, position).await?))
     }
 
     /// Admin: rebuilds one read model from the whole event log. Returns at once with state REBUILDING;

@@ -173,12 +173,7 @@ impl Query {
 
     /// Admin: the events subscribers gave up on after their retries (dead letters), of one subscriber or all.
     fn parked_events(context: &Context, subscriber: Option<String>) -> Result<Vec<ParkedEventObject>, AppError> {
-        context.admin()?;
-        let projections = context.app.runtime().projections();
-        let parked = match subscriber {
-            Some(name) => projections.parked(&name).into_iter().map(|parked| (name.clone(), parked)).collect(),
-            None => projections.all_parked(),
-        };
+        let parked = context.app.parked_events(context.caller, subscriber.as_deref())?;
         Ok(parked.into_iter().map(|(subscriber, parked)| ParkedEventObject { subscriber, parked }).collect())
     }
 

@@ -134,6 +134,22 @@ impl Passwords {
     pub fn verify(&self, password: &str, phc: &str) -> bool {
         PasswordHash::new(phc).is_ok_and(|parsed| self.argon2().verify_password(password.as_bytes(), &parsed).is_ok())
     }
+
+    /// [`Passwords::hash`] on a blocking thread, so a request thread never spends the hash's CPU.
+    pub async fn hash_off_thread(&self, password: String) -> Result<String, AppError> {
+        let passwords = self.clone();
+        tokio::task::spawn_blocking(move || passwords.hash(&password))
+            .await
+            .map_err(|e| AppError::internal("password hashing stopped", e))?
+    }
+
+    /// [`Passwords::verify`] on a blocking thread.
+    pub async fn verify_off_thread(&self, password: &str, phc: &str) -> Result<bool, AppError> {
+        let (passwords, password, phc) = (self.clone(), password.to_owned(), phc.to_owned());
+        tokio::task::spawn_blocking(move || passwords.verify(&password, &phc))
+            .await
+            .map_err(|e| AppError::internal("password check stopped", e))
+    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,11 @@ impl AppError {
         AppError::Internal
     }
 
+    /// A value a person typed that the domain cannot accept.
+    pub fn bad_input(error: crate::domain::values::ValueError) -> Self {
+        AppError::BadInput(error.to_string())
+    }
+
     pub fn from_refusal(kind: RefusalKind, message: String) -> Self {
         match kind {
             RefusalKind::BadInput => AppError::BadInput(message),

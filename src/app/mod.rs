@@ -1,12 +1,16 @@
 //! The application: opens the data directory, wires the runtime (aggregates, read models,
 //! choreography), and offers the operations the API translates requests into.
 
+mod admin;
 mod auth;
-mod commands;
+mod bookings;
+mod courses;
 mod credentials;
+mod dispatch;
 mod error;
 mod flows;
 mod idempotency;
+mod members;
 mod repair;
 mod secrets;
 mod telemetry;
@@ -20,10 +24,12 @@ use chrono::{DateTime, Utc};
 
 pub use crate::domain::Refusal;
 pub use auth::{Caller, Passwords, Tokens};
-pub use commands::{Committed, CourseChanges, NewCourse, NewMember, ProfileChanges};
+pub use courses::{CourseChanges, NewCourse};
 pub use credentials::{Credential, Credentials, TREE as CREDENTIALS_TREE};
+pub use dispatch::Committed;
 pub use error::AppError;
 pub use idempotency::{IdempotencyKeys, Ticket};
+pub use members::{email_claim_id, NewMember, ProfileChanges};
 pub use repair::Repaired;
 pub use telemetry::Unready;
 

@@ -3,8 +3,6 @@
 //! carries the run's correlation id and, in its metadata, `repair` = the violation's id; the
 //! choreography's reactions to it inherit both.
 
-use std::time::Duration;
-
 use actors::{Aggregate, CommandContext, CommandError, Execute, RecordedEvent};
 use uuid::Uuid;
 
@@ -52,8 +50,7 @@ impl App {
     where
         A::Error: Refusal,
     {
-        let timeout = Duration::from_millis(self.limits.command_timeout_ms.max(1));
-        match tokio::time::timeout(timeout, self.runtime.execute(Execute::<A>::new(id, command, context))).await {
+        match tokio::time::timeout(self.command_timeout(), self.runtime.execute(Execute::<A>::new(id, command, context))).await {
             Ok(Ok(executed)) => Ok(Repaired::Committed(executed.events)),
             Ok(Err(CommandError::Rejected(refusal))) => Ok(Repaired::Refused(refusal.to_string())),
             Ok(Err(error)) => Err(AppError::from(error)),
