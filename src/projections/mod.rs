@@ -41,51 +41,47 @@ pub use payments::{PaymentView, PaymentsProjection, PaymentsQuery};
 pub use reviews::{CourseRating, ReviewView, ReviewsProjection, ReviewsQuery};
 pub use stats::{CourseBookings, Money, StatsProjection, StatsQuery, StatsView};
 
-/// The names the read models are registered under, as `projections` shows them.
-pub const NAMES: [&str; 6] = [members::NAME, courses::NAME, bookings::NAME, payments::NAME, stats::NAME, reviews::NAME];
+/// The read models, listed once: their names, their registration and their query handles all
+/// derive from this list, so a read model cannot be registered and forgotten (or the reverse).
+macro_rules! read_models {
+    ($($field:ident: $module:ident::$projection:ident => $query:ident),+ $(,)?) => {
+        /// The names the read models are registered under, as `projections` shows them.
+        pub const NAMES: &[&str] = &[$($module::NAME),+];
 
-/// Registers every read model of this module under its name.
-pub fn register(builder: RuntimeBuilder) -> RuntimeBuilder {
-    builder
-        .read_model(members::NAME, MembersProjection::default())
-        .read_model(courses::NAME, CoursesProjection::default())
-        .read_model(bookings::NAME, BookingsProjection::default())
-        .read_model(payments::NAME, PaymentsProjection::default())
-        .read_model(stats::NAME, StatsProjection::default())
-        .read_model(reviews::NAME, ReviewsProjection::default())
+        /// Registers every read model of this module under its name.
+        pub fn register(builder: RuntimeBuilder) -> RuntimeBuilder {
+            builder$(.read_model($module::NAME, $module::$projection::default()))+
+        }
+
+        /// The query side of every read model, cheap to clone (each holds a handle).
+        #[derive(Clone)]
+        pub struct ReadModels {
+            $(pub $field: $query,)+
+            /// Moves whenever any of them may have changed: what was read from them under one
+            /// reading is still their answer while the reading stays the same.
+            pub version: actors::ReadVersion,
+        }
+
+        impl ReadModels {
+            /// The query handles of a runtime built with [`register`].
+            pub fn from_runtime(runtime: &Runtime) -> Result<Self, MissingReadModel> {
+                let handle = |name: &'static str| runtime.read_model(name).ok_or(MissingReadModel(name));
+                Ok(Self { $($field: $query::new(handle($module::NAME)?),)+ version: runtime.projections().read_version() })
+            }
+        }
+    };
+}
+
+read_models! {
+    members: members::MembersProjection => MembersQuery,
+    courses: courses::CoursesProjection => CoursesQuery,
+    bookings: bookings::BookingsProjection => BookingsQuery,
+    payments: payments::PaymentsProjection => PaymentsQuery,
+    stats: stats::StatsProjection => StatsQuery,
+    reviews: reviews::ReviewsProjection => ReviewsQuery,
 }
 
 /// A read model that [`ReadModels::from_runtime`] expected but the runtime does not have.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("the read model {0:?} is not registered with the runtime")]
 pub struct MissingReadModel(pub &'static str);
-
-/// The query side of every read model, cheap to clone (each holds a handle).
-#[derive(Clone)]
-pub struct ReadModels {
-    pub members: MembersQuery,
-    pub courses: CoursesQuery,
-    pub bookings: BookingsQuery,
-    pub payments: PaymentsQuery,
-    pub stats: StatsQuery,
-    pub reviews: ReviewsQuery,
-    /// Moves whenever any of them may have changed: what was read from them under one reading
-    /// is still their answer while the reading stays the same.
-    pub version: actors::ReadVersion,
-}
-
-impl ReadModels {
-    /// The query handles of a runtime built with [`register`].
-    pub fn from_runtime(runtime: &Runtime) -> Result<Self, MissingReadModel> {
-        let handle = |name: &'static str| runtime.read_model(name).ok_or(MissingReadModel(name));
-        Ok(Self {
-            members: MembersQuery::new(handle(members::NAME)?),
-            courses: CoursesQuery::new(handle(courses::NAME)?),
-            bookings: BookingsQuery::new(handle(bookings::NAME)?),
-            payments: PaymentsQuery::new(handle(payments::NAME)?),
-            stats: StatsQuery::new(handle(stats::NAME)?),
-            reviews: ReviewsQuery::new(handle(reviews::NAME)?),
-            version: runtime.projections().read_version(),
-        })
-    }
-}
