@@ -8,11 +8,11 @@ use juniper::graphql_object;
 use super::objects::{
     change, AuthPayload, BookingObject, BookingPayload, CancelBookingInput, CourseCommandInput, CourseObject, CoursePayload,
     CreateCourseInput, MemberObject, MemberPayload, ProjectionStatusObject, RecordedEventObject, RegisterMemberInput, RequestBookingInput,
-    UpdateCourseInput, UpdateProfileInput,
+    ReviewObject, ReviewPayload, UpdateCourseInput, UpdateProfileInput, UpdateReviewInput, WriteReviewInput,
 };
 use super::{parse_id, parse_u64, Context};
-use crate::app::{AppError, Committed, CourseChanges, NewCourse, NewMember, ProfileChanges};
-use crate::projections::{bookings, courses, members};
+use crate::app::{AppError, Committed, CourseChanges, NewCourse, NewMember, NewReview, ProfileChanges, ReviewChanges};
+use crate::projections::{bookings, courses, members, reviews};
 
 pub struct Mutation;
 
@@ -51,6 +51,12 @@ async fn course_payload(context: &Context, committed: Committed) -> Result<Cours
     let courses = &context.app.read_models().courses;
     let course = settled(context, courses::NAME, committed.position, || Ok(courses.get(committed.id)?)).await?;
     Ok(CoursePayload { course: CourseObject(course), position: committed.position.to_string(), events: events(&committed) })
+}
+
+async fn review_payload(context: &Context, committed: Committed) -> Result<ReviewPayload, AppError> {
+    let reviews = &context.app.read_models().reviews;
+    let review = settled(context, reviews::NAME, committed.position, || Ok(reviews.get(committed.id)?)).await?;
+    Ok(ReviewPayload { review: ReviewObject(review), position: committed.position.to_string(), events: events(&committed) })
 }
 
 async fn booking_payload(context: &Context, committed: Committed) -> Result<BookingPayload, AppError> {
@@ -159,6 +165,31 @@ impl Mutation {
         let committed =
             context.app.cancel_booking(context.caller, booking_id, input.reason, expected, input.idempotency_key.as_deref()).await?;
         booking_payload(context, committed).await
+    }
+
+    /// Only the learner of a CONFIRMED booking may review it, once.
+    async fn write_review(context: &Context, input: WriteReviewInput) -> Result<ReviewPayload, AppError> {
+        context.signed_in()?;
+        let review = NewReview {
+            booking_id: parse_id(&input.booking_id)?,
+            rating: i64::from(input.rating),
+            comment: input.comment.unwrap_or_default(),
+        };
+        let committed = context.app.write_review(context.caller, review, input.idempotency_key.as_deref()).await?;
+        review_payload(context, committed).await
+    }
+
+    /// Only the review's author; fields left out stay as they are.
+    async fn update_review(context: &Context, input: UpdateReviewInput) -> Result<ReviewPayload, AppError> {
+        context.signed_in()?;
+        let review_id = parse_id(&input.id)?;
+        let changes = ReviewChanges {
+            rating: input.rating.map(i64::from),
+            comment: input.comment,
+            expected_version: expected_version(input.expected_version.as_deref())?,
+        };
+        let committed = context.app.update_review(context.caller, review_id, changes, input.idempotency_key.as_deref()).await?;
+        review_payload(context, committed).await
     }
 
     /// Admin: applies a parked event again (after its cause was fixed); on success it is no longer parked.

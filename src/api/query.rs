@@ -8,7 +8,7 @@ use juniper::{graphql_object, ID};
 
 use super::objects::{
     AggregateType, BookingConnection, BookingObject, BookingStatusValue, CourseConnection, CourseFilterInput, CourseObject, MemberObject,
-    ParkedEventObject, PaymentObject, ProjectionStatusObject, RecordedEventObject, StatsObject, StreamObject,
+    ParkedEventObject, PaymentObject, ProjectionStatusObject, RecordedEventObject, ReviewConnection, StatsObject, StreamObject,
 };
 use super::{parse_id, parse_u64, Context};
 use crate::app::{AppError, Caller};
@@ -22,7 +22,7 @@ pub struct Query;
 /// `stream`, `events` and `flow` read the log, `projections` the subscribers' progress, and
 /// `consistent` waits: those are always executed.
 pub(super) const READ_MODEL_FIELDS: &[&str] =
-    &["me", "member", "course", "courses", "booking", "bookings", "payment", "stats", "__typename", "__schema", "__type"];
+    &["me", "member", "course", "courses", "booking", "bookings", "payment", "stats", "reviews", "__typename", "__schema", "__type"];
 /// The rest, listed so that a new root field cannot be added without deciding (see the test).
 #[cfg(test)]
 const EXECUTED_EVERY_TIME: &[&str] = &["stream", "events", "flow", "projections", "consistent", "parkedEvents"];
@@ -107,6 +107,17 @@ impl Query {
             return Err(AppError::Forbidden("only the learner, the course's teacher and the admin may see this payment".into()));
         }
         Ok(read_models.payments.get(booking_id)?.map(PaymentObject))
+    }
+
+    /// A course's reviews, newest first.
+    fn reviews(
+        context: &Context,
+        course_id: ID,
+        #[graphql(default = Some(20))] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ReviewConnection, AppError> {
+        let page = PageRequest { first: context.page_size(first, 20)?, after };
+        Ok(ReviewConnection(context.app.read_models().reviews.of_course(parse_id(&course_id)?, &page)?))
     }
 
     /// Catalogue analytics, kept by a projection over the whole history.

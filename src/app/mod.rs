@@ -12,6 +12,7 @@ mod flows;
 mod idempotency;
 mod members;
 mod repair;
+mod reviews;
 mod secrets;
 mod telemetry;
 
@@ -31,6 +32,7 @@ pub use error::AppError;
 pub use idempotency::{IdempotencyKeys, Ticket};
 pub use members::{email_claim_id, NewMember, ProfileChanges};
 pub use repair::Repaired;
+pub use reviews::{NewReview, ReviewChanges};
 pub use telemetry::Unready;
 
 use crate::config::{Config, ServerConfig};

@@ -73,6 +73,14 @@ pub(crate) fn member(context: &Context, member_id: uuid::Uuid) -> Result<MemberO
     }
 }
 
+/// Loads a course a booking or review refers to; its absence means the read models disagree.
+pub(crate) fn course(context: &Context, course_id: uuid::Uuid) -> Result<CourseObject, AppError> {
+    match context.app.read_models().courses.get(course_id)? {
+        Some(view) => Ok(CourseObject(view)),
+        None => Err(AppError::internal("a referenced course is missing from the read model", course_id)),
+    }
+}
+
 pub struct CourseObject(pub CourseView);
 
 #[graphql_object(name = "Course", context = Context)]
@@ -135,6 +143,15 @@ impl CourseObject {
 
     fn version(&self) -> String {
         self.0.version.to_string()
+    }
+
+    /// Mean rating of its reviews, null without any.
+    fn rating(&self, context: &Context) -> Result<Option<f64>, AppError> {
+        Ok(context.app.read_models().reviews.rating(self.0.id)?.mean())
+    }
+
+    fn review_count(&self, context: &Context) -> Result<i32, AppError> {
+        Ok(i32::try_from(context.app.read_models().reviews.rating(self.0.id)?.count).unwrap_or(i32::MAX))
     }
 }
 

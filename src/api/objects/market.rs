@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use juniper::{graphql_object, GraphQLObject, ID};
 
-use super::catalogue::member;
+use super::catalogue::{course, member};
 use super::{millis, BookingStatusValue, CourseObject, MemberObject, PageInfo, PaymentStatusValue};
 use crate::api::{id, Context};
 use crate::app::AppError;
@@ -18,10 +18,7 @@ impl BookingObject {
     }
 
     fn course(&self, context: &Context) -> Result<CourseObject, AppError> {
-        match context.app.read_models().courses.get(self.0.course_id)? {
-            Some(view) => Ok(CourseObject(view)),
-            None => Err(AppError::internal("a booked course is missing from the read model", self.0.course_id)),
-        }
+        course(context, self.0.course_id)
     }
 
     fn learner(&self, context: &Context) -> Result<MemberObject, AppError> {

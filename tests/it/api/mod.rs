@@ -12,6 +12,7 @@ mod idempotency;
 mod log;
 mod operations;
 mod restart;
+mod reviews;
 mod schema;
 mod subscriptions;
 mod transport;

@@ -1,0 +1,108 @@
+//! Reviews of courses.
+
+use chrono::{DateTime, Utc};
+use juniper::{graphql_object, GraphQLInputObject, GraphQLObject, ID};
+
+use super::catalogue::{course, member};
+use super::{millis, CourseObject, MemberObject, PageInfo, RecordedEventObject};
+use crate::api::{id, Context};
+use crate::app::AppError;
+use crate::projections::{Connection, ReviewView};
+
+pub struct ReviewObject(pub ReviewView);
+
+/// A learner's review of a course, one per confirmed booking. Public; the author is shown.
+#[graphql_object(name = "Review", context = Context)]
+impl ReviewObject {
+    fn id(&self) -> ID {
+        id(self.0.id)
+    }
+
+    fn course(&self, context: &Context) -> Result<CourseObject, AppError> {
+        course(context, self.0.course_id)
+    }
+
+    fn author(&self, context: &Context) -> Result<MemberObject, AppError> {
+        member(context, self.0.author_id)
+    }
+
+    fn booking_id(&self) -> ID {
+        id(self.0.booking_id)
+    }
+
+    /// 1 to 5.
+    fn rating(&self) -> i32 {
+        i32::from(self.0.rating)
+    }
+
+    /// Up to 2,000 characters; may be empty.
+    fn comment(&self) -> &str {
+        &self.0.comment
+    }
+
+    fn created_at(&self) -> DateTime<Utc> {
+        millis(self.0.created_at)
+    }
+
+    fn updated_at(&self) -> DateTime<Utc> {
+        millis(self.0.updated_at)
+    }
+
+    fn version(&self) -> String {
+        self.0.version.to_string()
+    }
+}
+
+#[derive(GraphQLObject)]
+#[graphql(context = Context)]
+pub struct ReviewEdge {
+    pub cursor: String,
+    pub node: ReviewObject,
+}
+
+pub struct ReviewConnection(pub Connection<ReviewView>);
+
+#[graphql_object(name = "ReviewConnection", context = Context)]
+impl ReviewConnection {
+    fn edges(&self) -> Vec<ReviewEdge> {
+        self.0.items.iter().map(|(cursor, view)| ReviewEdge { cursor: cursor.clone(), node: ReviewObject(view.clone()) }).collect()
+    }
+
+    fn page_info(&self) -> PageInfo {
+        PageInfo { has_next_page: self.0.has_next_page, end_cursor: self.0.end_cursor.clone() }
+    }
+
+    fn total_count(&self) -> i32 {
+        i32::try_from(self.0.total_count).unwrap_or(i32::MAX)
+    }
+}
+
+#[derive(GraphQLObject)]
+#[graphql(context = Context)]
+pub struct ReviewPayload {
+    pub review: ReviewObject,
+    pub position: String,
+    pub events: Vec<RecordedEventObject>,
+}
+
+/// Only the learner of a CONFIRMED booking may review it, once (a second writeReview for the same
+/// booking is ALREADY_EXISTS); a booking cancelled later keeps its review. Rating outside 1..5 or a
+/// comment over 2,000 characters is BAD_INPUT.
+#[derive(Debug, GraphQLInputObject)]
+pub struct WriteReviewInput {
+    pub booking_id: ID,
+    pub rating: i32,
+    #[graphql(default = Some(String::new()))]
+    pub comment: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// Only the review's author; fields left out stay as they are.
+#[derive(Debug, GraphQLInputObject)]
+pub struct UpdateReviewInput {
+    pub id: ID,
+    pub rating: Option<i32>,
+    pub comment: Option<String>,
+    pub expected_version: Option<String>,
+    pub idempotency_key: Option<String>,
+}
