@@ -30,7 +30,7 @@ impl App {
             return Err(not_found());
         }
         let Some(learner_id) = learner else { return Err(super::auth::admin_is_not_a_member()) };
-        let ticket = self.idempotency.ticket("requestBooking", &caller.scope(), key, &(course_id, &payment_method))?;
+        let ticket = self.idempotency.ticket("requestBooking", &caller.scope(), key, &(course_id, &payment_method)).await?;
         let booking_id = ticket.id("booking");
         let command = RequestBooking { learner_id, course_id, teacher_id, price_cents, currency, payment_method, requested_at: now() };
         let executed = self.execute::<Booking>(booking_id, command.into(), ticket.context("request-booking"), None).await?;

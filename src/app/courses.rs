@@ -52,7 +52,7 @@ impl App {
         if teacher.is_none() {
             return Err(self.refuse_admin::<Course>(Uuid::nil(), command.into()).await);
         }
-        let ticket = self.idempotency.ticket("createCourse", &caller.scope(), key, &ticket_input)?;
+        let ticket = self.idempotency.ticket("createCourse", &caller.scope(), key, &ticket_input).await?;
         let course_id = ticket.id("course");
         let executed = self.execute::<Course>(course_id, command.into(), ticket.context("create-course"), None).await?;
         self.committed(course_id, executed).await

@@ -116,7 +116,7 @@ impl App {
         let Some(actor) = caller.member_or_admin()? else {
             return Err(self.refuse_admin::<A>(id, command(Uuid::nil())).await);
         };
-        let ticket = self.idempotency.ticket(mutation, &caller.scope(), key, fingerprint)?;
+        let ticket = self.idempotency.ticket(mutation, &caller.scope(), key, fingerprint).await?;
         let executed = self.execute::<A>(id, command(actor), ticket.context(mutation), expected).await?;
         self.committed(id, executed).await
     }

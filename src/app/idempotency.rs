@@ -6,7 +6,9 @@
 //! commands with the same ids, and the event store answers them from the first commit: same ids,
 //! same position, nothing written, even when the two requests race.
 
-use actors::CommandContext;
+use std::sync::Arc;
+
+use actors::{CommandContext, Records};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -15,10 +17,14 @@ use super::AppError;
 const NAMESPACE: Uuid = Uuid::from_u128(0x6b6f_6e6e_656b_7469_6400_0000_0000_0001);
 const MAX_KEY_LENGTH: usize = 200;
 
-/// Records the input each key was first used with.
+/// The records table the first input of each key is kept in.
+pub const TABLE: &str = "idempotency";
+
+/// Records the input each key was first used with, in the store, so every node sharing it sees
+/// the same keys.
 #[derive(Clone)]
 pub struct IdempotencyKeys {
-    tree: sled::Tree,
+    records: Arc<dyn Records>,
 }
 
 /// Where a mutation takes its ids from: derived from the key, or fresh without one.
@@ -58,13 +64,13 @@ impl Ticket {
 }
 
 impl IdempotencyKeys {
-    pub fn new(tree: sled::Tree) -> Self {
-        Self { tree }
+    pub fn new(records: Arc<dyn Records>) -> Self {
+        Self { records }
     }
 
     /// Claims `key` for this mutation and caller with `input`; the same key with another input
     /// is BAD_INPUT. `scope` names the caller (empty for mutations scoped to the key alone).
-    pub fn ticket(&self, mutation: &str, scope: &str, key: Option<&str>, input: &impl Serialize) -> Result<Ticket, AppError> {
+    pub async fn ticket(&self, mutation: &str, scope: &str, key: Option<&str>, input: &impl Serialize) -> Result<Ticket, AppError> {
         let Some(key) = key else { return Ok(Ticket::fresh()) };
         if key.is_empty() || key.len() > MAX_KEY_LENGTH {
             return Err(AppError::BadInput(format!("idempotencyKey must have 1 to {MAX_KEY_LENGTH} characters")));
@@ -72,13 +78,12 @@ impl IdempotencyKeys {
         let seed = format!("{mutation}|{scope}|{key}");
         let fingerprint = serde_json::to_vec(input).map_err(|e| AppError::internal("could not fingerprint an input", e))?;
         let first = self
-            .tree
-            .compare_and_swap(seed.as_bytes(), None as Option<&[u8]>, Some(fingerprint.as_slice()))
+            .records
+            .insert_new(seed.as_bytes(), &fingerprint)
+            .await
             .map_err(|e| AppError::internal("could not record an idempotency key", e))?;
-        if let Err(existing) = first {
-            if existing.current.as_deref() != Some(fingerprint.as_slice()) {
-                return Err(AppError::BadInput("this idempotencyKey was already used with a different input".into()));
-            }
+        if first.is_some_and(|existing| existing != fingerprint) {
+            return Err(AppError::BadInput("this idempotencyKey was already used with a different input".into()));
         }
         let correlation_id = Uuid::new_v5(&NAMESPACE, format!("{seed}|correlation").as_bytes());
         Ok(Ticket { seed: Some(seed), correlation_id })
@@ -90,39 +95,39 @@ mod tests {
     use super::*;
 
     fn keys() -> IdempotencyKeys {
-        IdempotencyKeys::new(sled::Config::new().temporary(true).open().unwrap().open_tree("idempotency").unwrap())
+        IdempotencyKeys::new(actors::EventStore::records(&actors::InMemoryStore::new(), TABLE).unwrap())
     }
 
-    #[test]
-    fn the_same_key_and_input_derive_the_same_ids() {
+    #[tokio::test]
+    async fn the_same_key_and_input_derive_the_same_ids() {
         let keys = keys();
-        let first = keys.ticket("createCourse", "m1", Some("k"), &("a", 1)).unwrap();
-        let again = keys.ticket("createCourse", "m1", Some("k"), &("a", 1)).unwrap();
+        let first = keys.ticket("createCourse", "m1", Some("k"), &("a", 1)).await.unwrap();
+        let again = keys.ticket("createCourse", "m1", Some("k"), &("a", 1)).await.unwrap();
         assert_eq!(first.id("course"), again.id("course"));
         assert_eq!(first.context("create").command_id, again.context("create").command_id);
         assert_eq!(first.correlation_id(), again.correlation_id());
     }
 
-    #[test]
-    fn the_same_key_with_another_input_is_bad_input() {
+    #[tokio::test]
+    async fn the_same_key_with_another_input_is_bad_input() {
         let keys = keys();
-        keys.ticket("createCourse", "m1", Some("k"), &("a", 1)).unwrap();
-        assert_eq!(keys.ticket("createCourse", "m1", Some("k"), &("a", 2)).unwrap_err().code(), "BAD_INPUT");
+        keys.ticket("createCourse", "m1", Some("k"), &("a", 1)).await.unwrap();
+        assert_eq!(keys.ticket("createCourse", "m1", Some("k"), &("a", 2)).await.unwrap_err().code(), "BAD_INPUT");
     }
 
-    #[test]
-    fn keys_are_scoped_to_the_mutation_and_the_caller() {
+    #[tokio::test]
+    async fn keys_are_scoped_to_the_mutation_and_the_caller() {
         let keys = keys();
-        let mine = keys.ticket("createCourse", "m1", Some("k"), &1).unwrap();
-        let theirs = keys.ticket("createCourse", "m2", Some("k"), &2).unwrap();
-        let other_mutation = keys.ticket("updateCourse", "m1", Some("k"), &3).unwrap();
+        let mine = keys.ticket("createCourse", "m1", Some("k"), &1).await.unwrap();
+        let theirs = keys.ticket("createCourse", "m2", Some("k"), &2).await.unwrap();
+        let other_mutation = keys.ticket("updateCourse", "m1", Some("k"), &3).await.unwrap();
         assert_ne!(mine.id("course"), theirs.id("course"));
         assert_ne!(mine.id("course"), other_mutation.id("course"));
     }
 
-    #[test]
-    fn without_a_key_every_id_is_fresh() {
-        let ticket = keys().ticket("createCourse", "m1", None, &1).unwrap();
+    #[tokio::test]
+    async fn without_a_key_every_id_is_fresh() {
+        let ticket = keys().ticket("createCourse", "m1", None, &1).await.unwrap();
         assert_ne!(ticket.id("course"), ticket.id("course"));
     }
 }

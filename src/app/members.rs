@@ -44,12 +44,12 @@ impl App {
         let fingerprint =
             NewMember { email: email.clone(), display_name: display_name.clone(), city: city.clone(), password: String::new() };
         // Scoped to the key alone: the caller has no identity yet.
-        let ticket = self.idempotency.ticket("registerMember", "", key, &fingerprint)?;
+        let ticket = self.idempotency.ticket("registerMember", "", key, &fingerprint).await?;
         let member_id = ticket.id("member");
 
         let claim = ClaimEmail { member_id, email: email.clone() };
         self.execute::<EmailClaim>(email_claim_id(&email), claim, ticket.context("claim-email"), None).await?;
-        match self.credentials.get(&email)? {
+        match self.credentials.get(&email).await? {
             // A repeat of this very registration: the password is part of its input.
             Some(existing) if existing.member_id == member_id => {
                 if !self.passwords.verify_off_thread(&input.password, &existing.password_hash).await? {
@@ -72,7 +72,7 @@ impl App {
     pub async fn login(&self, email: &str, password: &str) -> Result<(String, Uuid, u64), AppError> {
         let wrong = || AppError::Unauthenticated("wrong e-mail address or password".into());
         let email = values::normalize_email(email).map_err(|_| wrong())?;
-        let credential = self.credentials.get(&email)?.ok_or_else(wrong)?;
+        let credential = self.credentials.get(&email).await?.ok_or_else(wrong)?;
         if !self.passwords.verify_off_thread(password, &credential.password_hash).await? {
             return Err(wrong());
         }
@@ -89,7 +89,7 @@ impl App {
             }
             return Err(super::auth::admin_is_not_a_member());
         };
-        let ticket = self.idempotency.ticket("updateProfile", &caller.scope(), key, &changes)?;
+        let ticket = self.idempotency.ticket("updateProfile", &caller.scope(), key, &changes).await?;
         let command = UpdateProfile { member_id, display_name: changes.display_name, city: changes.city, at: now() };
         let executed =
             self.execute::<Member>(member_id, command.into(), ticket.context("update-profile"), changes.expected_version).await?;

@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 pub use crate::domain::Refusal;
 pub use auth::{Caller, Passwords, Tokens};
 pub use courses::{CourseChanges, NewCourse};
-pub use credentials::{Credential, Credentials, TREE as CREDENTIALS_TREE};
+pub use credentials::{Credential, Credentials, TABLE as CREDENTIALS_TABLE};
 pub use dispatch::Committed;
 pub use error::AppError;
 pub use idempotency::{IdempotencyKeys, Ticket};
@@ -57,6 +57,10 @@ pub enum StartupError {
     Mail(#[from] services::MailError),
     #[error("{0}")]
     Config(String),
+    #[error("the store's records cannot be opened: {0}")]
+    Records(actors::StoreError),
+    #[error(transparent)]
+    Secrets(#[from] secrets::SecretsError),
 }
 
 /// How [`App::open_with`] starts the application.
@@ -103,7 +107,6 @@ impl App {
             ..SledStoreConfig::default()
         };
         let store = SledStore::open(&store_dir, store_config).map_err(|source| StartupError::Store { path: store_dir, source })?;
-        let local = store.database().clone();
         let on_store = Runtime::builder_on(store.clone());
         let store: Arc<dyn EventStore> = Arc::new(store);
 
@@ -124,8 +127,9 @@ impl App {
         let runtime = services::register(builder, deps).start().await?;
         let read_models = ReadModels::from_runtime(&runtime)?;
 
-        let secrets =
-            secrets::Secrets::load(&data_dir, &config.auth).map_err(|source| StartupError::DataDir { path: data_dir.clone(), source })?;
+        let store = runtime.store().clone();
+        let records = |table: &str| store.records(table).map_err(StartupError::Records);
+        let secrets = secrets::Secrets::load(&data_dir, &config.auth, records(secrets::TABLE)?).await?;
         let tokens = Tokens::new(secrets.jwt_secret.as_bytes(), Duration::from_secs(config.auth.token_ttl_secs), secrets.admin_token);
         let passwords = Passwords::new(config.auth.password_memory_kib, config.auth.password_iterations)
             .map_err(|e| StartupError::Config(e.to_string()))?;
@@ -134,8 +138,8 @@ impl App {
             read_models,
             tokens,
             passwords,
-            credentials: Credentials::new(local.open_tree(credentials::TREE)?),
-            idempotency: IdempotencyKeys::new(local.open_tree("idempotency")?),
+            credentials: Credentials::new(records(credentials::TABLE)?),
+            idempotency: IdempotencyKeys::new(records(idempotency::TABLE)?),
             limits: config.server.clone(),
             ready_max_lag: config.runtime.ready_max_lag,
             metrics,

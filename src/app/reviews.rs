@@ -44,7 +44,7 @@ impl App {
         if author.is_none() {
             return Err(self.refuse_admin::<Review>(id, command.into()).await);
         }
-        let ticket = self.idempotency.ticket("writeReview", &caller.scope(), key, &review)?;
+        let ticket = self.idempotency.ticket("writeReview", &caller.scope(), key, &review).await?;
         let executed = self.execute::<Review>(id, command.into(), ticket.context("write-review"), None).await?;
         self.committed(id, executed).await
     }

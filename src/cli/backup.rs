@@ -21,7 +21,7 @@ use actors::{EventStore, Position, ProjectorState, RecordedEvent, SledStore, Sub
 
 use super::maintenance::progress;
 use super::{in_use_or, init_logging, load_config, open_store, store_dir, CliError, Common};
-use crate::app::{App, Credentials, OpenOptions, StartupError, CREDENTIALS_TREE};
+use crate::app::{App, Credentials, OpenOptions, StartupError, CREDENTIALS_TABLE};
 use crate::config::Config;
 
 /// Events read from the log, and written to it, per step.
@@ -34,9 +34,11 @@ pub fn export(common: &Common, file: &Path) -> Result<(), CliError> {
         return Err(CliError::usage(format!("there is no event log in {}", data_dir.display())));
     }
     let store = open_store(&config)?;
-    let members = credentials::write(&Credentials::new(store.database().open_tree(CREDENTIALS_TREE)?), &credentials::path_for(file))?;
     let partial = partial_path(file)?;
-    let written = actix_web::rt::System::new().block_on(write_backup(store, &partial));
+    let (members, written) = actix_web::rt::System::new().block_on(async {
+        let members = credentials::write(&Credentials::new(store.records(CREDENTIALS_TABLE)?), &credentials::path_for(file)).await?;
+        Ok::<_, CliError>((members, write_backup(store, &partial).await))
+    })?;
     let head = match written.and_then(|head| std::fs::rename(&partial, file).map(|()| head).map_err(CliError::from)) {
         Ok(head) => head,
         Err(error) => {
@@ -99,7 +101,7 @@ pub fn import(common: &Common, file: &Path) -> Result<(), CliError> {
     let store = open_store(&config)?;
     actix_web::rt::System::new().block_on(async move {
         let count = events.len();
-        let credentials = Credentials::new(store.database().open_tree(CREDENTIALS_TREE)?);
+        let credentials = Credentials::new(store.records(CREDENTIALS_TABLE)?);
         let head = write_events(store, events, &config).await?;
         for (email, credential) in &restored_credentials {
             credentials.put(email, credential).await.map_err(CliError::from)?;

@@ -27,8 +27,8 @@ pub fn path_for(file: &Path) -> PathBuf {
 }
 
 /// Writes every credential to `path` (mode 0600), durably; answers how many.
-pub fn write(credentials: &Credentials, path: &Path) -> Result<usize, CliError> {
-    let all = credentials.all().map_err(CliError::from)?;
+pub async fn write(credentials: &Credentials, path: &Path) -> Result<usize, CliError> {
+    let all = credentials.all().await.map_err(CliError::from)?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
