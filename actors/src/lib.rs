@@ -15,7 +15,7 @@ pub mod testing;
 
 pub use actor::{AggregateConfig, LoadError};
 pub use aggregate::Aggregate;
-pub use codec::{CodecError, DomainEvent, EventCodec, Upcasters};
+pub use codec::{BytesError, CodecError, DomainEvent, EventCodec, Upcasters};
 pub use command::{CommandError, Execute, Executed, InspectError};
 pub use event::{CommandContext, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent, StreamId, Version};
 pub use projection::{
@@ -23,4 +23,7 @@ pub use projection::{
     RetryPolicy, SubscriberKind, WaitFor, WaitTimeout,
 };
 pub use runtime::{CommandBus, Runtime, RuntimeBuilder, StartError, StartFrom};
-pub use store::{Appended, Conflict, EventStore, ImportError, InMemoryStore, LocalFlush, SledStore, SledStoreConfig, Snapshot, StoreError};
+pub use store::{
+    Appended, Conflict, EventStore, FaultPlan, ImportError, InMemoryStore, LocalFlush, Poisoned, SledStore, SledStoreConfig, Snapshot,
+    StoreError, SyncStep,
+};

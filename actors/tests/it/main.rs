@@ -9,6 +9,7 @@ mod runtime_actors;
 mod runtime_projections;
 mod snapshots;
 mod store_conformance;
+mod store_faults;
 mod store_import;
 mod support;
 mod upcasting;
