@@ -89,9 +89,9 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
         let outcome = match received {
             Ok(batch) => match coalesce(&batch, &mut live, position) {
                 Some(events) if events.is_empty() => Ok(()),
-                Some(events) if events[0].position == position + 1 => apply(subscriber.as_mut(), &setup, &events, &mut position).await,
-                // A hole before these events, or a lagging receiver: read from the store.
-                _ => catch_up(subscriber.as_mut(), &mut setup, &mut position, ProjectorState::Live).await,
+                Some(events) => apply(subscriber.as_mut(), &setup, &events, &mut position).await,
+                // A hole, or a lagging receiver: read from the store.
+                None => catch_up(subscriber.as_mut(), &mut setup, &mut position, ProjectorState::Live).await,
             },
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::debug!(subscriber = %setup.name, missed, "live feed lagged; reading from the store");
@@ -109,17 +109,38 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
 
 /// The events after `position` in `first` and in every batch already waiting behind it (up to
 /// [`CATCH_UP_PAGE`]), so a subscriber that fell behind the commits takes them in one batch
-/// rather than one per commit. `None` when the receiver lagged: the store has to fill the gap.
+/// rather than one per commit. `None` when the store has to fill a gap: the receiver lagged, or
+/// the events do not follow on from `position` without a hole (an import publishes only its
+/// last event). Everything taken from the feed so far is then read again from the store.
 fn coalesce(first: &[RecordedEvent], live: &mut broadcast::Receiver<CommittedBatch>, position: Position) -> Option<Vec<RecordedEvent>> {
-    let mut events: Vec<RecordedEvent> = first.iter().filter(|e| e.position > position).cloned().collect();
+    let mut events = Vec::new();
+    if !extend_contiguous(&mut events, first, position) {
+        return None;
+    }
     while events.len() < CATCH_UP_PAGE {
         match live.try_recv() {
-            Ok(batch) => events.extend(batch.iter().filter(|e| e.position > position).cloned()),
-            Err(broadcast::error::TryRecvError::Lagged(_)) => return None,
+            Ok(batch) if extend_contiguous(&mut events, &batch, position) => {}
+            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => return None,
             Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => break,
         }
     }
     Some(events)
+}
+
+/// Appends the events of `batch` past those in `events` (or past `position`); false when the
+/// first of them leaves a hole.
+fn extend_contiguous(events: &mut Vec<RecordedEvent>, batch: &[RecordedEvent], position: Position) -> bool {
+    let last = events.last().map_or(position, |e| e.position);
+    let fresh = batch.iter().skip_while(|e| e.position <= last);
+    let mut expected = last + 1;
+    for event in fresh {
+        if event.position != expected {
+            return false;
+        }
+        events.push(event.clone());
+        expected += 1;
+    }
+    true
 }
 
 async fn handle_control(subscriber: &mut dyn Subscriber, setup: &DriverSetup, control: Control) {
@@ -238,4 +259,50 @@ fn park(subscriber: &mut dyn Subscriber, setup: &DriverSetup, event: &RecordedEv
         return Err(());
     }
     subscriber.skip(event).map_err(|error| tracing::error!(subscriber = %setup.name, %error, "could not skip a parked event"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::StreamId;
+
+    fn batch(positions: &[Position]) -> CommittedBatch {
+        let stream = StreamId::new("note", uuid::Uuid::new_v4());
+        positions
+            .iter()
+            .map(|&position| RecordedEvent {
+                position,
+                stream: stream.clone(),
+                version: position,
+                event_id: uuid::Uuid::new_v4(),
+                event_type: "Noted".into(),
+                schema_version: 1,
+                payload: Vec::new(),
+                recorded_at: chrono::Utc::now(),
+                correlation_id: uuid::Uuid::new_v4(),
+                causation_id: None,
+                metadata: Default::default(),
+            })
+            .collect::<Vec<_>>()
+            .into()
+    }
+
+    fn positions(events: Option<Vec<RecordedEvent>>) -> Option<Vec<Position>> {
+        events.map(|events| events.iter().map(|e| e.position).collect())
+    }
+
+    #[test]
+    fn queued_batches_are_taken_together_up_to_the_first_hole_and_a_hole_means_a_read_from_the_store() {
+        let (feed, mut live) = broadcast::channel(16);
+        feed.send(batch(&[7, 8])).expect("a receiver");
+        assert_eq!(positions(coalesce(&batch(&[5, 6]), &mut live, 4)), Some(vec![5, 6, 7, 8]));
+
+        // [5, 6] then [9] (an import published only its last event): 7 and 8 are in the store.
+        feed.send(batch(&[9])).expect("a receiver");
+        assert_eq!(positions(coalesce(&batch(&[5, 6]), &mut live, 4)), None);
+        // A hole before the first batch, and what was applied already, too.
+        assert_eq!(positions(coalesce(&batch(&[7]), &mut live, 4)), None);
+        assert_eq!(positions(coalesce(&batch(&[3, 4, 5]), &mut live, 4)), Some(vec![5]));
+        assert_eq!(positions(coalesce(&batch(&[3, 4]), &mut live, 4)), Some(vec![]));
+    }
 }
