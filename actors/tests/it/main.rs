@@ -3,6 +3,7 @@
 #[path = "../../examples/account/domain.rs"]
 #[allow(dead_code)]
 mod account;
+mod actor_faults;
 mod crash;
 mod given;
 mod runtime_actors;
