@@ -6,6 +6,8 @@ mod account;
 mod actor_faults;
 mod crash;
 mod given;
+mod hooked_store;
+mod projection_faults;
 mod runtime_actors;
 mod runtime_projections;
 mod snapshots;

@@ -10,8 +10,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use super::{ProjectionError, ProjectorState, Subscriber};
+use super::{ProjectorState, Subscriber};
 use crate::event::{Position, RecordedEvent};
+use crate::projection::hub::ParkedError;
 use crate::store::{CommittedBatch, EventStore};
 
 const CATCH_UP_PAGE: usize = 1_000;
@@ -39,8 +40,9 @@ pub(crate) struct Progress {
 
 /// What an operator can ask of a running subscriber.
 pub(crate) enum Control {
-    /// Apply the parked event at this position again; on success it is no longer parked.
-    Retry { position: Position, reply: oneshot::Sender<Result<(), String>> },
+    /// Apply the parked event at this position again, if it is still parked; on success it is
+    /// no longer parked, on failure its record holds the new error.
+    Retry { position: Position, reply: oneshot::Sender<Result<(), ParkedError>> },
 }
 
 pub(crate) struct DriverSetup {
@@ -49,8 +51,9 @@ pub(crate) struct DriverSetup {
     pub progress: watch::Sender<Progress>,
     pub stop: watch::Receiver<bool>,
     pub retry: RetryPolicy,
-    /// Where events given up on are recorded.
+    /// Where events given up on are recorded, under `parked_prefix` (this copy's own).
     pub parked: sled::Tree,
+    pub parked_prefix: Vec<u8>,
     /// The state shown while catching up (`Rebuilding` for a rebuild's copy).
     pub catching_up_as: ProjectorState,
     /// Told once the subscriber has caught up with the head.
@@ -81,7 +84,7 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
         let received = tokio::select! {
             received = live.recv() => received,
             Some(control) = setup.control.recv() => {
-                handle_control(subscriber.as_mut(), &setup, control).await;
+                parked::handle_control(subscriber.as_mut(), &setup, control).await;
                 continue;
             }
             _ = setup.stop.changed() => break,
@@ -141,29 +144,6 @@ fn extend_contiguous(events: &mut Vec<RecordedEvent>, batch: &[RecordedEvent], p
         expected += 1;
     }
     true
-}
-
-async fn handle_control(subscriber: &mut dyn Subscriber, setup: &DriverSetup, control: Control) {
-    match control {
-        Control::Retry { position, reply } => {
-            let outcome = async {
-                let event = setup.store.read_all(position, 1, None).await.map_err(|e| e.to_string())?;
-                let event = event
-                    .into_iter()
-                    .find(|e| e.position == position)
-                    .ok_or_else(|| format!("there is no event at position {position}"))?;
-                subscriber.redeliver(&event).await.map_err(|e| e.to_string())?;
-                setup.parked.remove(super::hub::parked_key(&setup.name, position)).map_err(|e| e.to_string())?;
-                tracing::info!(subscriber = %setup.name, position, "parked event retried successfully");
-                Ok(())
-            }
-            .await;
-            if let Err(error) = &outcome {
-                tracing::warn!(subscriber = %setup.name, position, %error, "retry of a parked event failed");
-            }
-            let _ = reply.send(outcome);
-        }
-    }
 }
 
 fn publish(setup: &DriverSetup, position: Position, state: ProjectorState) {
@@ -234,7 +214,7 @@ async fn apply(subscriber: &mut dyn Subscriber, setup: &DriverSetup, events: &[R
             let Err(error) = outcome else { break };
             failures += 1;
             if failures > setup.retry.max_retries {
-                park(subscriber, setup, event, &error)?;
+                parked::park(subscriber, setup, event, &error)?;
                 crate::telemetry::subscriber_parked(&setup.name);
                 break;
             }
@@ -248,61 +228,6 @@ async fn apply(subscriber: &mut dyn Subscriber, setup: &DriverSetup, events: &[R
     Ok(())
 }
 
-fn park(subscriber: &mut dyn Subscriber, setup: &DriverSetup, event: &RecordedEvent, error: &ProjectionError) -> Result<(), ()> {
-    tracing::error!(subscriber = %setup.name, %error, position = event.position, event_type = %event.event_type, "event parked");
-    let record = super::hub::ParkedEvent { position: event.position, event_id: event.event_id, error: error.to_string() };
-    let stored = crate::codec::encode_bytes(&record)
-        .map_err(|_| ())
-        .and_then(|bytes| setup.parked.insert(super::hub::parked_key(&setup.name, event.position), bytes).map_err(|_| ()));
-    if stored.is_err() {
-        tracing::error!(subscriber = %setup.name, "could not record a parked event; stopping");
-        return Err(());
-    }
-    subscriber.skip(event).map_err(|error| tracing::error!(subscriber = %setup.name, %error, "could not skip a parked event"))
-}
-
+mod parked;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::StreamId;
-
-    fn batch(positions: &[Position]) -> CommittedBatch {
-        let stream = StreamId::new("note", uuid::Uuid::new_v4());
-        positions
-            .iter()
-            .map(|&position| RecordedEvent {
-                position,
-                stream: stream.clone(),
-                version: position,
-                event_id: uuid::Uuid::new_v4(),
-                event_type: "Noted".into(),
-                schema_version: 1,
-                payload: Vec::new(),
-                recorded_at: chrono::Utc::now(),
-                correlation_id: uuid::Uuid::new_v4(),
-                causation_id: None,
-                metadata: Default::default(),
-            })
-            .collect::<Vec<_>>()
-            .into()
-    }
-
-    fn positions(events: Option<Vec<RecordedEvent>>) -> Option<Vec<Position>> {
-        events.map(|events| events.iter().map(|e| e.position).collect())
-    }
-
-    #[test]
-    fn queued_batches_are_taken_together_up_to_the_first_hole_and_a_hole_means_a_read_from_the_store() {
-        let (feed, mut live) = broadcast::channel(16);
-        feed.send(batch(&[7, 8])).expect("a receiver");
-        assert_eq!(positions(coalesce(&batch(&[5, 6]), &mut live, 4)), Some(vec![5, 6, 7, 8]));
-
-        // [5, 6] then [9] (an import published only its last event): 7 and 8 are in the store.
-        feed.send(batch(&[9])).expect("a receiver");
-        assert_eq!(positions(coalesce(&batch(&[5, 6]), &mut live, 4)), None);
-        // A hole before the first batch, and what was applied already, too.
-        assert_eq!(positions(coalesce(&batch(&[7]), &mut live, 4)), None);
-        assert_eq!(positions(coalesce(&batch(&[3, 4, 5]), &mut live, 4)), Some(vec![5]));
-        assert_eq!(positions(coalesce(&batch(&[3, 4]), &mut live, 4)), Some(vec![]));
-    }
-}
+mod tests;
