@@ -150,10 +150,16 @@ pub fn encode_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecEr
     bincode::serde::encode_to_vec(value, bincode::config::standard()).map_err(|e| CodecError::Encode(e.to_string()))
 }
 
+/// Most bytes one decoded value may claim. Without a limit bincode allocates whatever length a
+/// damaged prefix announces before it finds the input too short (exabytes: an abort, not an
+/// error); with one it refuses first. Far above any event, snapshot or read-model value.
+const DECODE_LIMIT: usize = 256 * 1024 * 1024;
+
 /// Decodes bincode, refusing trailing bytes: they mean the bytes were written for another
 /// layout (bincode would otherwise silently read a prefix of them).
 pub fn decode_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BytesError> {
-    let (value, read) = bincode::serde::decode_from_slice(bytes, bincode::config::standard()).map_err(|error| match error {
+    let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
+    let (value, read) = bincode::serde::decode_from_slice(bytes, config).map_err(|error| match error {
         bincode::error::DecodeError::UnexpectedEnd { .. } => BytesError::Truncated,
         other => BytesError::Invalid { reason: other.to_string() },
     })?;

@@ -5,6 +5,7 @@
 mod account;
 mod actor_faults;
 mod crash;
+mod decoding;
 mod given;
 mod hooked_store;
 mod projection_faults;
