@@ -135,13 +135,11 @@ fn coalesce(first: &[RecordedEvent], live: &mut broadcast::Receiver<CommittedBat
 fn extend_contiguous(events: &mut Vec<RecordedEvent>, batch: &[RecordedEvent], position: Position) -> bool {
     let last = events.last().map_or(position, |e| e.position);
     let fresh = batch.iter().skip_while(|e| e.position <= last);
-    let mut expected = last + 1;
-    for event in fresh {
+    for (expected, event) in (last + 1..).zip(fresh) {
         if event.position != expected {
             return false;
         }
         events.push(event.clone());
-        expected += 1;
     }
     true
 }
