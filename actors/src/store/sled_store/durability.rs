@@ -128,7 +128,13 @@ impl Blobs {
     fn sync_new(&mut self, fail: bool) -> std::io::Result<()> {
         let mut listed = HashSet::with_capacity(self.synced.len());
         let mut new = false;
-        for entry in std::fs::read_dir(&self.dir)? {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            // sled makes the directory at open; without it there is no blob to sync.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        for entry in entries {
             let name = entry?.file_name();
             if !self.synced.contains(&name) {
                 if fail {
