@@ -70,10 +70,14 @@ pub async fn load_state<A: Aggregate>(
         let page = store.read_stream(stream, version + 1, READ_PAGE.min((limit - version) as usize)).await?;
         let Some(last) = page.last() else { break };
         let last_version = last.version;
-        for recorded in &page {
-            let event = codec.decode(recorded).map_err(|e| LoadError::Codec(e.to_string()))?;
-            state = A::apply(state, &event);
-        }
+        // `apply` is the domain's code: a panic in it fails this load, never its caller.
+        let folded = catch_unwind(AssertUnwindSafe(|| {
+            page.iter().try_fold(state, |state, recorded| {
+                let event = codec.decode(recorded).map_err(|e| LoadError::Codec(e.to_string()))?;
+                Ok::<_, LoadError>(A::apply(state, &event))
+            })
+        }));
+        state = folded.map_err(|_| LoadError::Panicked)??;
         version = last_version;
         if page.len() < READ_PAGE {
             break;
@@ -88,6 +92,8 @@ pub enum LoadError {
     Store(#[from] StoreError),
     #[error("an event of the stream could not be decoded: {0}")]
     Codec(String),
+    #[error("the aggregate panicked while applying its stream")]
+    Panicked,
 }
 
 /// The aggregate's in-memory state and the logic to run a command; no actix in here, so the
@@ -100,6 +106,9 @@ pub(crate) struct AggregateCore<A: Aggregate> {
     state: A::State,
     version: Version,
     snapshot_version: Version,
+    /// A reload failed: the state may be a default or outdated one, so the actor drops this
+    /// core and the next message loads the stream afresh.
+    unusable: bool,
 }
 
 impl<A: Aggregate> AggregateCore<A> {
@@ -109,14 +118,21 @@ impl<A: Aggregate> AggregateCore<A> {
         let (state, version) = load_state::<A>(store.as_ref(), &stream, &codec, None).await?;
         crate::telemetry::rehydrated(A::TYPE, started.elapsed());
         tracing::debug!(%stream, version, "aggregate loaded");
-        Ok(Self { stream, store, codec, config, state, version, snapshot_version: version })
+        Ok(Self { stream, store, codec, config, state, version, snapshot_version: version, unusable: false })
     }
 
     async fn reload(&mut self) -> Result<(), LoadError> {
-        let (state, version) = load_state::<A>(self.store.as_ref(), &self.stream, &self.codec, None).await?;
-        self.state = state;
-        self.version = version;
-        Ok(())
+        match load_state::<A>(self.store.as_ref(), &self.stream, &self.codec, None).await {
+            Ok((state, version)) => {
+                self.state = state;
+                self.version = version;
+                Ok(())
+            }
+            Err(error) => {
+                self.unusable = true;
+                Err(error)
+            }
+        }
     }
 
     pub(crate) async fn execute(&mut self, message: Execute<A>) -> Result<Executed<A>, CommandError<A::Error>> {
@@ -241,23 +257,24 @@ impl<A: Aggregate> AggregateCore<A> {
 fn command_error<E: std::error::Error>(error: LoadError) -> CommandError<E> {
     match error {
         LoadError::Store(error) => CommandError::Store(error),
-        LoadError::Codec(_) => CommandError::Unavailable,
+        LoadError::Codec(_) | LoadError::Panicked => CommandError::Unavailable,
     }
 }
 
 /// The actor around `AggregateCore`. The core is moved into the future that runs a command and
-/// back when it ends; `AtomicResponse` guarantees no other message runs in between.
+/// back when it ends; `AtomicResponse` guarantees no other message runs in between. The stream
+/// is loaded by the first message, and again by the next one whenever a load or a reload
+/// failed: the actor never stops on its own, so the registry never holds a dead one.
 pub struct AggregateActor<A: Aggregate> {
     stream: StreamId,
     store: Arc<dyn EventStore>,
     config: Arc<AggregateConfig>,
     core: Option<Box<AggregateCore<A>>>,
-    load_error: Option<LoadError>,
 }
 
 impl<A: Aggregate> AggregateActor<A> {
     pub(crate) fn new(stream: StreamId, store: Arc<dyn EventStore>, config: Arc<AggregateConfig>) -> Self {
-        Self { stream, store, config, core: None, load_error: None }
+        Self { stream, store, config, core: None }
     }
 }
 
@@ -266,38 +283,39 @@ impl<A: Aggregate> Actor for AggregateActor<A> {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.config.mailbox_capacity.max(1));
-        let load = AggregateCore::<A>::load(self.stream.clone(), self.store.clone(), self.config.clone());
-        // `wait` holds every message back until the stream is loaded.
-        ctx.wait(load.into_actor(self).map(|loaded, actor, _| match loaded {
-            Ok(core) => actor.core = Some(Box::new(core)),
-            Err(error) => {
-                tracing::error!(stream = %actor.stream, %error, "could not load aggregate");
-                actor.load_error = Some(error);
-            }
-        }));
     }
 }
 
 impl<A: Aggregate> AggregateActor<A> {
-    /// Runs `work` on the loaded core with no other message in between: the core moves into the
-    /// future and back. Without a core (its load failed) answers `unloaded` and stops, so the
-    /// next message tries a fresh load.
+    /// Runs `work` on the core, loaded first if needed, with no other message in between: the
+    /// core moves into the future and back. A load that fails is answered with `unloaded`; a
+    /// core left unusable is dropped, so the next message loads the stream again.
     fn with_core<R: 'static, F>(
         &mut self,
-        ctx: &mut Context<Self>,
-        unloaded: impl FnOnce(Option<LoadError>) -> R,
-        work: impl FnOnce(Box<AggregateCore<A>>) -> F,
+        unloaded: impl FnOnce(LoadError) -> R + 'static,
+        work: impl FnOnce(Box<AggregateCore<A>>) -> F + 'static,
     ) -> AtomicResponse<Self, R>
     where
         F: Future<Output = (Box<AggregateCore<A>>, R)> + 'static,
     {
-        let Some(core) = self.core.take() else {
-            let answer = unloaded(self.load_error.clone());
-            ctx.stop();
-            return AtomicResponse::new(Box::pin(actix::fut::ready(answer)));
+        let core = self.core.take();
+        let (stream, store, config) = (self.stream.clone(), self.store.clone(), self.config.clone());
+        let run = async move {
+            let core = match core {
+                Some(core) => core,
+                None => match AggregateCore::<A>::load(stream.clone(), store, config).await {
+                    Ok(core) => Box::new(core),
+                    Err(error) => {
+                        tracing::error!(%stream, %error, "could not load aggregate");
+                        return (None, unloaded(error));
+                    }
+                },
+            };
+            let (core, answer) = work(core).await;
+            (Some(core).filter(|core| !core.unusable), answer)
         };
-        AtomicResponse::new(Box::pin(work(core).into_actor(self).map(|(core, answer), actor, _| {
-            actor.core = Some(core);
+        AtomicResponse::new(Box::pin(run.into_actor(self).map(|(core, answer), actor, _| {
+            actor.core = core;
             answer
         })))
     }
@@ -306,7 +324,7 @@ impl<A: Aggregate> AggregateActor<A> {
 impl<A: Aggregate> Handler<Execute<A>> for AggregateActor<A> {
     type Result = AtomicResponse<Self, Result<Executed<A>, CommandError<A::Error>>>;
 
-    fn handle(&mut self, message: Execute<A>, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, message: Execute<A>, _: &mut Self::Context) -> Self::Result {
         let span = tracing::debug_span!(
             "command",
             aggregate_type = A::TYPE,
@@ -314,27 +332,31 @@ impl<A: Aggregate> Handler<Execute<A>> for AggregateActor<A> {
             command = ?message.command,
             correlation_id = %message.context.correlation_id,
         );
-        let unloaded = |error: Option<LoadError>| Err(error.map_or(CommandError::Unavailable, command_error));
-        self.with_core(ctx, unloaded, |mut core| {
-            async move {
-                let started = std::time::Instant::now();
-                let result = core.execute(message).await;
-                crate::telemetry::command_handled(A::TYPE, &result, started.elapsed());
-                (core, result)
-            }
-            .instrument(span)
-        })
+        self.with_core(
+            |error| Err(command_error(error)),
+            |mut core| {
+                async move {
+                    let started = std::time::Instant::now();
+                    let result = core.execute(message).await;
+                    crate::telemetry::command_handled(A::TYPE, &result, started.elapsed());
+                    (core, result)
+                }
+                .instrument(span)
+            },
+        )
     }
 }
 
 impl<A: Aggregate, R: Send + 'static> Handler<Inspect<A, R>> for AggregateActor<A> {
     type Result = AtomicResponse<Self, Result<R, InspectError>>;
 
-    fn handle(&mut self, inspect: Inspect<A, R>, ctx: &mut Self::Context) -> Self::Result {
-        let unloaded = |error: Option<LoadError>| Err(error.map_or(InspectError::Unavailable, InspectError::Load));
-        self.with_core(ctx, unloaded, |mut core| async move {
-            let answer = core.inspect(inspect.at_least, inspect.read).await;
-            (core, answer)
-        })
+    fn handle(&mut self, inspect: Inspect<A, R>, _: &mut Self::Context) -> Self::Result {
+        self.with_core(
+            |error| Err(InspectError::Load(error)),
+            move |mut core| async move {
+                let answer = core.inspect(inspect.at_least, inspect.read).await;
+                (core, answer)
+            },
+        )
     }
 }

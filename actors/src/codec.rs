@@ -38,7 +38,25 @@ pub enum CodecError {
     #[error("could not encode event: {0}")]
     Encode(String),
     #[error("could not decode {event_type} v{schema_version}: {reason}")]
-    Decode { event_type: String, schema_version: u32, reason: String },
+    Decode {
+        event_type: String,
+        schema_version: u32,
+        #[source]
+        reason: BytesError,
+    },
+}
+
+/// Why stored bytes are not a value of the type asked for. Bytes come from disk and from
+/// backups, so every malformed input ends here, never in a panic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BytesError {
+    #[error("the bytes end before the value does")]
+    Truncated,
+    #[error("{left} bytes left over after decoding")]
+    TrailingBytes { left: usize },
+    /// bincode's own description of what it could not read (a bad tag, length or UTF-8).
+    #[error("the bytes are not a valid value: {reason}")]
+    Invalid { reason: String },
 }
 
 type UpcastFn = Arc<dyn Fn(&[u8]) -> Result<Vec<u8>, CodecError> + Send + Sync>;
@@ -132,12 +150,21 @@ pub fn encode_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecEr
     bincode::serde::encode_to_vec(value, bincode::config::standard()).map_err(|e| CodecError::Encode(e.to_string()))
 }
 
+/// Most bytes one decoded value may claim. Without a limit bincode allocates whatever length a
+/// damaged prefix announces before it finds the input too short (exabytes: an abort, not an
+/// error); with one it refuses first. Far above any event, snapshot or read-model value.
+const DECODE_LIMIT: usize = 256 * 1024 * 1024;
+
 /// Decodes bincode, refusing trailing bytes: they mean the bytes were written for another
 /// layout (bincode would otherwise silently read a prefix of them).
-pub fn decode_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let (value, read) = bincode::serde::decode_from_slice(bytes, bincode::config::standard()).map_err(|e| e.to_string())?;
+pub fn decode_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BytesError> {
+    let config = bincode::config::standard().with_limit::<DECODE_LIMIT>();
+    let (value, read) = bincode::serde::decode_from_slice(bytes, config).map_err(|error| match error {
+        bincode::error::DecodeError::UnexpectedEnd { .. } => BytesError::Truncated,
+        other => BytesError::Invalid { reason: other.to_string() },
+    })?;
     if read != bytes.len() {
-        return Err(format!("{} bytes left over after decoding", bytes.len() - read));
+        return Err(BytesError::TrailingBytes { left: bytes.len() - read });
     }
     Ok(value)
 }

@@ -15,7 +15,7 @@ pub mod testing;
 
 pub use actor::{AggregateConfig, LoadError};
 pub use aggregate::Aggregate;
-pub use codec::{CodecError, DomainEvent, EventCodec, Upcasters};
+pub use codec::{BytesError, CodecError, DomainEvent, EventCodec, Upcasters};
 pub use command::{CommandError, Execute, Executed, InspectError};
 pub use event::{CommandContext, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent, StreamId, Version};
 pub use projection::{
@@ -24,6 +24,6 @@ pub use projection::{
 };
 pub use runtime::{CommandBus, Runtime, RuntimeBuilder, StartError, StartFrom};
 pub use store::{
-    Appended, Conflict, EventStore, ImportError, InMemoryStore, LocalFlush, Record, Records, SledStore, SledStoreConfig, Snapshot,
-    StoreError,
+    Appended, Conflict, EventStore, FaultPlan, ImportError, InMemoryStore, LocalFlush, Poisoned, Record, Records, SledStore,
+    SledStoreConfig, Snapshot, StoreError, SyncStep,
 };

@@ -50,6 +50,11 @@ impl<A: Aggregate> Registry<A> {
     }
 
     fn actor_for(&mut self, id: Uuid) -> &mut LiveActor<A> {
+        // An actor whose task ended (a panic no handler caught) cannot answer: never keep it.
+        if self.live.peek(&id).is_some_and(|live| !live.address.connected()) {
+            tracing::warn!(aggregate_type = A::TYPE, aggregate_id = %id, "actor had stopped; starting a fresh one");
+            self.live.pop(&id);
+        }
         if !self.live.contains(&id) {
             let stream = StreamId::new(A::TYPE, id);
             let (store, config) = (self.store.clone(), self.config.clone());

@@ -8,6 +8,7 @@
 //! | `actors_events_appended_total` | counter | |
 //! | `actors_group_commit_appends` | histogram (appends per group commit) | |
 //! | `actors_group_commit_flush_seconds` | histogram | |
+//! | `actors_store_poisoned` | gauge: 1 once a durable write failed and the store refuses writes, 0 from its (re)opening | |
 //! | `actors_live_actors` | gauge | `aggregate` |
 //! | `actors_rehydrations_total` | counter | `aggregate` |
 //! | `actors_rehydration_seconds` | histogram | `aggregate` |
@@ -35,6 +36,10 @@ pub(crate) fn group_committed(appends: usize, events: usize, flush: Duration) {
     metrics::counter!("actors_events_appended_total").increment(events as u64);
     metrics::histogram!("actors_group_commit_appends").record(appends as f64);
     metrics::histogram!("actors_group_commit_flush_seconds").record(flush.as_secs_f64());
+}
+
+pub(crate) fn store_poisoned(poisoned: bool) {
+    metrics::gauge!("actors_store_poisoned").set(if poisoned { 1.0 } else { 0.0 });
 }
 
 pub(crate) fn live_actors(aggregate: &'static str, live: usize) {

@@ -40,25 +40,44 @@ impl App {
         self.metrics.as_ref().map(PrometheusHandle::render).unwrap_or_default()
     }
 
-    /// Ready when the store answers and every subscriber is within the configured lag.
+    /// Ready when the store answers and takes writes, and every subscriber is within the
+    /// configured lag.
     pub async fn readiness(&self) -> Result<(), Unready> {
         let statuses = match self.runtime.projections().statuses().await {
             Ok(statuses) => statuses,
             Err(error) => return Err(Unready { reasons: vec![format!("the event store does not answer: {error}")] }),
         };
-        let max_lag = self.ready_max_lag;
-        let reasons: Vec<String> = statuses
-            .into_iter()
-            .filter_map(|status| match status.state {
-                actors::ProjectorState::Stopped => Some(format!("{} has stopped", status.name)),
-                _ if status.lag > max_lag => Some(format!("{} is {} events behind (at most {max_lag} allowed)", status.name, status.lag)),
-                _ => None,
-            })
-            .collect();
+        let reasons = unready_reasons(self.runtime.store().poisoned(), statuses, self.ready_max_lag);
         if reasons.is_empty() {
             Ok(())
         } else {
             Err(Unready { reasons })
         }
+    }
+}
+
+fn unready_reasons(poisoned: Option<actors::Poisoned>, statuses: Vec<actors::ProjectorStatus>, max_lag: u64) -> Vec<String> {
+    // A store that refuses writes comes first: every subscriber's lag is moot then.
+    let store = poisoned.map(|poisoned| poisoned.to_string());
+    let subscribers = statuses.into_iter().filter_map(|status| match status.state {
+        actors::ProjectorState::Stopped => Some(format!("{} has stopped", status.name)),
+        _ if status.lag > max_lag => Some(format!("{} is {} events behind (at most {max_lag} allowed)", status.name, status.lag)),
+        _ => None,
+    });
+    store.into_iter().chain(subscribers).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_that_refuses_writes_makes_the_server_unready_with_the_reason() {
+        let cause = std::io::Error::other("No space left on device");
+        let poisoned = actors::Poisoned::new(actors::SyncStep::Fsync, cause);
+        let reasons = unready_reasons(Some(poisoned), Vec::new(), 100);
+        assert_eq!(reasons.len(), 1);
+        assert!(reasons[0].contains("fdatasync failed (No space left on device)"), "{reasons:?}");
+        assert!(unready_reasons(None, Vec::new(), 100).is_empty());
     }
 }

@@ -6,6 +6,7 @@
 
 mod follow;
 mod memory;
+mod poison;
 mod records;
 mod sled_store;
 
@@ -20,8 +21,9 @@ use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, Recorded
 
 pub use follow::follow;
 pub use memory::InMemoryStore;
+pub use poison::{Poisoned, SyncStep};
 pub use records::{Record, Records};
-pub use sled_store::{ImportError, SledStore, SledStoreConfig};
+pub use sled_store::{FaultPlan, ImportError, SledStore, SledStoreConfig};
 
 /// Events committed together, in position order, as published to live subscribers.
 pub type CommittedBatch = Arc<[RecordedEvent]>;
@@ -34,6 +36,11 @@ pub enum StoreError {
     Backend(#[source] Arc<dyn std::error::Error + Send + Sync>),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("a stored record could not be decoded: {0}")]
+    Undecodable(#[from] crate::codec::BytesError),
+    /// A durable write failed earlier: nothing is written until the store is reopened.
+    #[error(transparent)]
+    Poisoned(#[from] Poisoned),
     #[error("event store is closed")]
     Closed,
 }
@@ -72,6 +79,17 @@ pub struct Snapshot {
 }
 
 /// Appends and reads an append-only log of streams.
+///
+/// Every read stops at the durable head: an event is visible to `read_stream`,
+/// `read_stream_last`, `stream_version`, `committed_by`, `read_all` and `head` only once it has
+/// been made durable, never in the moment between its write and the end of its flush.
+///
+/// Events have no size limit of their own. In the sled store, a value (or a tree node holding
+/// several values) larger than sled 0.34's blob threshold, 128 KiB minus 52 bytes of headers
+/// (a quarter of its 512 KiB segment), is kept in a file of its own under `blobs/`; the store
+/// `fsync`s each new blob file and that directory with every durable write, before the
+/// `fdatasync` of the database file, so a large event is as durable as a small one when its
+/// append is answered.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
     /// Appends `events` to `stream` atomically and durably, if the stream is at `expected`.
@@ -121,6 +139,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// Live feed of committed events. A receiver that falls behind sees `Lagged` and must read
     /// the gap from the log: subscribers always reconcile with their checkpoint.
     fn subscribe(&self) -> broadcast::Receiver<CommittedBatch>;
+
+    /// Why the store refuses every write until it is reopened, if a durable write failed (see
+    /// [`Poisoned`]); `None` while it takes writes. Cheap: readiness checks call it per request.
+    fn poisoned(&self) -> Option<Poisoned> {
+        None
+    }
 }
 
 /// Makes every write made so far to the runtime's local sled database survive a crash: the

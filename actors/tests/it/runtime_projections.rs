@@ -130,8 +130,9 @@ async fn the_read_version_stays_while_nothing_is_applied_and_moves_once_a_change
     assert!(version.current() > settled);
     let applied = version.current();
     assert_eq!(balance(&test, "balances", id), Some(2), "a reader that sees the new version sees the change");
-    test.runtime().projections().rebuild("balances").await.unwrap();
+    // Read before the rebuild starts: the swap may come before `rebuild` returns.
     let before = test.runtime().read_model("balances").unwrap().tree().name();
+    test.runtime().projections().rebuild("balances").await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while test.runtime().read_model("balances").unwrap().tree().name() == before {
         assert!(tokio::time::Instant::now() < deadline, "the rebuild never swapped");

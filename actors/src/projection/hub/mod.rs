@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 mod parked;
 mod rebuild;
 
-pub(crate) use parked::parked_key;
+pub(crate) use parked::{parked_key, parked_prefix};
 pub use parked::{ParkedError, ParkedEvent};
 pub use rebuild::RebuildError;
 
@@ -34,8 +34,36 @@ pub(crate) struct SubscriberEntry {
     progress: watch::Receiver<Progress>,
     stop: watch::Sender<bool>,
     control: mpsc::Sender<Control>,
-    rebuilding: Option<watch::Receiver<Progress>>,
+    /// The copy a rebuild is building, set by the one `rebuild` call that starts it.
+    rebuilding: Option<Rebuilding>,
     read_model: Option<ReadModelSlot>,
+}
+
+/// A copy being built: how far it is, and how to stop it (shutdown stops it too).
+struct Rebuilding {
+    progress: watch::Receiver<Progress>,
+    stop: watch::Sender<bool>,
+}
+
+impl SubscriberEntry {
+    /// The generation of the copy serving now (0 for all but rebuilt read models).
+    fn generation(&self) -> u64 {
+        self.read_model.as_ref().map_or(0, |slot| slot.generation)
+    }
+}
+
+/// The channels a driver reports on and is stopped through.
+struct DriverChannels {
+    progress: watch::Sender<Progress>,
+    stop: watch::Receiver<bool>,
+}
+
+impl DriverChannels {
+    fn new(state: ProjectorState) -> (Self, watch::Receiver<Progress>, watch::Sender<bool>) {
+        let (progress, progress_rx) = watch::channel(Progress { position: 0, state });
+        let (stop_tx, stop) = watch::channel(false);
+        (Self { progress, stop }, progress_rx, stop_tx)
+    }
 }
 
 /// Which subscribers a wait is for.
@@ -115,7 +143,9 @@ impl Projections {
     }
 
     fn start(&self, name: &str, kind: SubscriberKind, subscriber: Box<dyn Subscriber>, read_model: Option<ReadModelSlot>) {
-        let (progress, stop, control) = self.spawn(name, subscriber, ProjectorState::CatchingUp, None);
+        let (channels, progress, stop) = DriverChannels::new(ProjectorState::CatchingUp);
+        let generation = read_model.as_ref().map_or(0, |slot| slot.generation);
+        let control = self.spawn(name, generation, subscriber, channels, ProjectorState::CatchingUp, None);
         let entry = SubscriberEntry { kind, progress, stop, control, rebuilding: None, read_model };
         self.inner.entries.lock().insert(name.to_owned(), entry);
     }
@@ -123,26 +153,27 @@ impl Projections {
     fn spawn(
         &self,
         name: &str,
+        generation: u64,
         subscriber: Box<dyn Subscriber>,
+        channels: DriverChannels,
         catching_up_as: ProjectorState,
         on_live: Option<oneshot::Sender<()>>,
-    ) -> (watch::Receiver<Progress>, watch::Sender<bool>, mpsc::Sender<Control>) {
-        let (progress_tx, progress_rx) = watch::channel(Progress { position: 0, state: catching_up_as });
-        let (stop_tx, stop_rx) = watch::channel(false);
+    ) -> mpsc::Sender<Control> {
         let (control_tx, control_rx) = mpsc::channel(16);
         let setup = DriverSetup {
             name: name.to_owned(),
             store: self.inner.store.clone(),
-            progress: progress_tx,
-            stop: stop_rx,
+            progress: channels.progress,
+            stop: channels.stop,
             retry: self.inner.retry.clone(),
             parked: self.inner.parked.clone(),
+            parked_prefix: parked_prefix(name, generation),
             catching_up_as,
             on_live,
             control: control_rx,
         };
         self.spawn_task(drive(subscriber, setup));
-        (progress_rx, stop_tx, control_tx)
+        control_tx
     }
 
     fn spawn_task(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -164,7 +195,7 @@ impl Projections {
 
     fn status_of(&self, name: &str, entry: &SubscriberEntry, head: Position) -> ProjectorStatus {
         // While rebuilding, the status describes the copy being built.
-        let progress = *entry.rebuilding.as_ref().unwrap_or(&entry.progress).borrow();
+        let progress = *entry.rebuilding.as_ref().map_or(&entry.progress, |copy| &copy.progress).borrow();
         let state = if entry.rebuilding.is_some() { ProjectorState::Rebuilding } else { progress.state };
         ProjectorStatus {
             name: name.to_owned(),
@@ -172,7 +203,7 @@ impl Projections {
             position: progress.position,
             lag: head.saturating_sub(progress.position),
             state,
-            parked: self.parked_count(name),
+            parked: self.parked_count(&parked_prefix(name, entry.generation())),
         }
     }
 
@@ -225,10 +256,14 @@ impl Projections {
         }
     }
 
-    /// Tells every subscriber to stop after its current batch.
+    /// Tells every subscriber, and every copy a rebuild is building, to stop after its current
+    /// batch.
     pub fn stop_all(&self) {
         for entry in self.inner.entries.lock().values() {
             entry.stop.send_replace(true);
+            if let Some(copy) = &entry.rebuilding {
+                copy.stop.send_replace(true);
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Dead letters: the events subscribers gave up on, and an operator's retry or skip.
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::Projections;
@@ -17,9 +17,21 @@ pub struct ParkedEvent {
     pub error: String,
 }
 
-pub(crate) fn parked_key(subscriber: &str, position: Position) -> Vec<u8> {
-    let mut key = subscriber.as_bytes().to_vec();
-    key.push(0);
+/// Where one copy of a subscriber keeps its parked events: `name\0` for handlers, process
+/// managers and a read model's first copy; `name\x01` + generation + `\0` for a rebuilt copy,
+/// so a copy never sees (nor retries) what its predecessor parked.
+pub(crate) fn parked_prefix(subscriber: &str, generation: u64) -> Vec<u8> {
+    let mut prefix = subscriber.as_bytes().to_vec();
+    if generation > 0 {
+        prefix.push(1);
+        prefix.extend_from_slice(&generation.to_be_bytes());
+    }
+    prefix.push(0);
+    prefix
+}
+
+pub(crate) fn parked_key(prefix: &[u8], position: Position) -> Vec<u8> {
+    let mut key = prefix.to_vec();
     key.extend_from_slice(&position.to_be_bytes());
     key
 }
@@ -40,16 +52,13 @@ pub enum ParkedError {
 }
 
 impl Projections {
-    pub(super) fn parked_count(&self, name: &str) -> u64 {
-        let mut prefix = name.as_bytes().to_vec();
-        prefix.push(0);
+    pub(super) fn parked_count(&self, prefix: &[u8]) -> u64 {
         self.inner.parked.scan_prefix(prefix).count() as u64
     }
 
-    /// The events a subscriber parked, in position order.
+    /// The events a subscriber's serving copy parked, in position order.
     pub fn parked(&self, name: &str) -> Vec<ParkedEvent> {
-        let mut prefix = name.as_bytes().to_vec();
-        prefix.push(0);
+        let Some(prefix) = self.parked_prefix_of(name) else { return Vec::new() };
         self.inner.parked.scan_prefix(prefix).filter_map(|entry| entry.ok()).filter_map(|(_, value)| decode_bytes(&value).ok()).collect()
     }
 
@@ -59,36 +68,52 @@ impl Projections {
         names.into_iter().flat_map(|name| self.parked(&name).into_iter().map(move |event| (name.clone(), event))).collect()
     }
 
-    fn check_parked(&self, name: &str, position: Position) -> Result<mpsc::Sender<Control>, ParkedError> {
-        let control = self
-            .inner
-            .entries
-            .lock()
-            .get(name)
-            .map(|e| e.control.clone())
-            .ok_or_else(|| ParkedError::UnknownSubscriber(name.to_owned()))?;
-        let parked = self.inner.parked.contains_key(parked_key(name, position)).map_err(|e| ParkedError::Local(e.to_string()))?;
-        if !parked {
-            return Err(ParkedError::NotParked { subscriber: name.to_owned(), position });
-        }
-        Ok(control)
+    fn parked_prefix_of(&self, name: &str) -> Option<Vec<u8>> {
+        self.inner.entries.lock().get(name).map(|entry| parked_prefix(name, entry.generation()))
     }
 
-    /// Applies a parked event again, through the running subscriber; on success it is no longer
+    /// Applies a parked event again, through the running subscriber, which checks first that
+    /// it is still parked (two retries at once apply it once); on success it is no longer
     /// parked, on failure it stays parked with the new error.
     pub async fn retry_parked(&self, name: &str, position: Position) -> Result<(), ParkedError> {
-        let control = self.check_parked(name, position)?;
+        let control = self.inner.entries.lock().get(name).map(|e| e.control.clone());
+        let control = control.ok_or_else(|| ParkedError::UnknownSubscriber(name.to_owned()))?;
         let (reply, answer) = oneshot::channel();
         control.send(Control::Retry { position, reply }).await.map_err(|_| ParkedError::NotRunning)?;
-        answer.await.map_err(|_| ParkedError::NotRunning)?.map_err(ParkedError::FailedAgain)
+        answer.await.map_err(|_| ParkedError::NotRunning)?
     }
 
     /// Gives up on a parked event for good: it is no longer listed (its subscriber moved past it
     /// when it was parked).
     pub fn skip_parked(&self, name: &str, position: Position) -> Result<(), ParkedError> {
-        self.check_parked(name, position)?;
-        self.inner.parked.remove(parked_key(name, position)).map_err(|e| ParkedError::Local(e.to_string()))?;
+        let prefix = self.parked_prefix_of(name).ok_or_else(|| ParkedError::UnknownSubscriber(name.to_owned()))?;
+        let removed = self.inner.parked.remove(parked_key(&prefix, position)).map_err(|e| ParkedError::Local(e.to_string()))?;
+        if removed.is_none() {
+            return Err(ParkedError::NotParked { subscriber: name.to_owned(), position });
+        }
         tracing::info!(subscriber = name, position, "parked event skipped");
         Ok(())
+    }
+
+    /// Moves parked events from one copy's prefix to another's.
+    pub(super) fn move_parked(&self, from: &[u8], to: &[u8]) -> Result<(), sled::Error> {
+        let mut batch = sled::Batch::default();
+        for entry in self.inner.parked.scan_prefix(from) {
+            let (key, value) = entry?;
+            // Only keys of the shape `prefix + position`; nothing else is a parked event.
+            let Ok(position) = <[u8; 8]>::try_from(&key[from.len()..]) else { continue };
+            batch.insert(parked_key(to, Position::from_be_bytes(position)), value);
+            batch.remove(key);
+        }
+        self.inner.parked.apply_batch(batch)
+    }
+
+    /// Forgets what one copy of a subscriber parked (a replaced or abandoned copy).
+    pub(super) fn forget_parked(&self, prefix: &[u8]) -> Result<(), sled::Error> {
+        let mut batch = sled::Batch::default();
+        for entry in self.inner.parked.scan_prefix(prefix) {
+            batch.remove(entry?.0);
+        }
+        self.inner.parked.apply_batch(batch)
     }
 }

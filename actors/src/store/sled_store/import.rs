@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::{event_key, last_position, position_key, type_prefix, Request, SledStore, Writer};
+use super::keys::{event_key, position_key, type_prefix};
+use super::{Request, SledStore, Writer};
 use crate::codec::encode_bytes;
 use crate::event::{Position, RecordedEvent, StreamId, Version};
-use crate::store::StoreError;
+use crate::store::{StoreError, SyncStep};
 
 /// Events per `apply_batch`: each batch is atomic, and one flush follows the last.
 const BATCH: usize = 10_000;
@@ -58,15 +59,15 @@ impl Writer {
     }
 
     fn write_imported(&mut self, events: &[RecordedEvent]) -> Result<Position, ImportError> {
+        self.durability.check()?;
         let Some(last) = events.last() else {
             return Ok(self.next_position - 1);
         };
         let versions = self.check_continuation(events)?;
         if let Err(error) = self.write_batches(events) {
+            // Some batches may be in the tree; the store is poisoned (or the events could not
+            // be encoded, before anything was written).
             tracing::error!(%error, "import failed");
-            // Some batches may be in the tree: take the head from what is stored.
-            self.next_position = last_position(&self.log).map_or(self.next_position, |last| last + 1);
-            self.versions.clear();
             return Err(error.into());
         }
         self.next_position = last.position + 1;
@@ -101,12 +102,18 @@ impl Writer {
     }
 
     /// The keys an append writes (`E`, `P`, `T`; no `C`, there is no command), then one sync.
-    fn write_batches(&self, events: &[RecordedEvent]) -> Result<(), StoreError> {
-        for chunk in events.chunks(BATCH) {
+    fn write_batches(&mut self, events: &[RecordedEvent]) -> Result<(), StoreError> {
+        for (index, chunk) in events.chunks(BATCH).enumerate() {
             let mut batch = sled::Batch::default();
             for event in chunk {
                 let key = event_key(&event.stream, event.version);
-                let bytes = encode_bytes(event).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let bytes = match encode_bytes(event) {
+                    Ok(bytes) => bytes,
+                    // Earlier batches are in the tree already, at positions the writer would
+                    // hand out again: only a reopen tells what is there.
+                    Err(error) if index > 0 => return Err(self.durability.fail(SyncStep::Write, error)),
+                    Err(error) => return Err(StoreError::Corrupt(error.to_string())),
+                };
                 batch.insert(&position_key(event.position)[..], key.as_slice());
                 batch.insert(key, bytes);
                 if event.version == 1 {
@@ -115,8 +122,8 @@ impl Writer {
                     batch.insert(type_key, &[][..]);
                 }
             }
-            self.log.apply_batch(batch).map_err(StoreError::backend)?;
+            self.durability.apply(&self.log, batch)?;
         }
-        self.sync()
+        self.durability.sync()
     }
 }

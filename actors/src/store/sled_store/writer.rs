@@ -2,7 +2,6 @@
 //! version, writes them in one batch, flushes once, then answers them all (group commit).
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,16 +10,17 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{command_key, committed_events, event_key, last_position, position_key, stored_version, type_prefix, AppendRequest, Request};
+use super::durability::Durability;
+use super::keys::{command_key, committed_events, event_key, position_key, stored_version, type_prefix};
+use super::{AppendRequest, Request};
 use crate::codec::encode_bytes;
 use crate::event::{Position, RecordedEvent, StreamId, Version};
 use crate::store::{Appended, CommittedBatch, Conflict, StoreError};
 
 /// The single writer: owns the next position and the cache of stream versions.
 pub(super) struct Writer {
-    pub(super) db: sled::Db,
+    pub(super) durability: Durability,
     pub(super) log: sled::Tree,
-    pub(super) sync_file: Option<File>,
     pub(super) bus: broadcast::Sender<CommittedBatch>,
     /// Moved after every successful flush, before the events are published (see `SledStore`).
     pub(super) durable: Arc<AtomicU64>,
@@ -56,7 +56,7 @@ impl Writer {
             let flushed = if appends.is_empty() { None } else { self.commit_group(std::mem::take(&mut appends)) };
             if !flushes.is_empty() {
                 // The group's flush came after every request taken with it, so it covers them.
-                let outcome = flushed.unwrap_or_else(|| self.sync());
+                let outcome = flushed.unwrap_or_else(|| self.durability.sync());
                 for reply in flushes.drain(..) {
                     let _ = reply.send(outcome.clone());
                 }
@@ -67,9 +67,14 @@ impl Writer {
 
     /// Decides every request of the group, writes the accepted ones in one batch, flushes once.
     /// Answers how the flush went, or `None` when nothing was written (and nothing flushed).
-    fn commit_group(&mut self, requests: Vec<AppendRequest>) -> Option<Result<(), StoreError>> {
+    pub(super) fn commit_group(&mut self, requests: Vec<AppendRequest>) -> Option<Result<(), StoreError>> {
+        if let Err(poisoned) = self.durability.check() {
+            for request in requests {
+                let _ = request.reply.send(Err(poisoned.clone()));
+            }
+            return Some(Err(poisoned));
+        }
         let started = Instant::now();
-        let first_position = self.next_position;
         let mut batch = sled::Batch::default();
         let mut pending_versions: HashMap<StreamId, Version> = HashMap::new();
         let mut pending_commands: HashMap<Uuid, Vec<RecordedEvent>> = HashMap::new();
@@ -101,20 +106,18 @@ impl Writer {
 
         if !committed.is_empty() {
             let flush_started = Instant::now();
-            let written = self.write(batch);
+            let written = self.durability.apply(&self.log, batch).and_then(|()| self.durability.sync());
             crate::telemetry::group_committed(replies.len(), committed.len(), flush_started.elapsed());
             if let Err(error) = written {
-                tracing::error!(%error, "group commit failed");
-                // The batch may or may not be in the tree (a failed flush follows a good write):
-                // take positions and versions from what is stored, not from what was planned.
-                self.next_position = last_position(&self.log).map_or(first_position, |last| last + 1);
-                self.versions.clear();
-                for (reply, answer) in replies {
-                    let fresh = matches!(&answer, Ok(appended) if !appended.already_committed && !appended.events.is_empty());
-                    let _ = reply.send(if fresh { Err(error.clone()) } else { Ok(answer) });
+                // The store is poisoned now. Every answer of the group may rest on it (a
+                // duplicate's "already committed", a conflict with a version it wrote), so every
+                // caller is told it failed; nothing in it is answered as committed, ever, by
+                // this process.
+                for (reply, _) in replies {
+                    let _ = reply.send(Err(error.clone()));
                 }
-                for (reply, error) in failed {
-                    let _ = reply.send(Err(error));
+                for (reply, _) in failed {
+                    let _ = reply.send(Err(error.clone()));
                 }
                 return Some(Err(error));
             }
@@ -200,7 +203,8 @@ impl Writer {
             let version = events.last().map_or(current, |e| e.version);
             return Ok(Decision::Answer(Ok(Appended { events: events.clone(), version, already_committed: true })));
         }
-        if let Some(events) = committed_events(&self.log, request.context.command_id)? {
+        // Every group this writer wrote is durable (a failed one poisons the store): no limit.
+        if let Some(events) = committed_events(&self.log, request.context.command_id, Position::MAX)? {
             let version = events.last().map_or(current, |e| e.version);
             return Ok(Decision::Answer(Ok(Appended { events, version, already_committed: true })));
         }
@@ -223,20 +227,6 @@ impl Writer {
         let version = stored_version(&self.log, stream)?;
         self.versions.put(stream.clone(), version);
         Ok(version)
-    }
-
-    fn write(&self, batch: sled::Batch) -> Result<(), StoreError> {
-        self.log.apply_batch(batch).map_err(StoreError::backend)?;
-        self.sync()
-    }
-
-    /// Flushes sled, then the database file itself when `fsync` is on.
-    pub(super) fn sync(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(StoreError::backend)?;
-        if let Some(file) = &self.sync_file {
-            file.sync_data().map_err(StoreError::backend)?;
-        }
-        Ok(())
     }
 }
 

@@ -10,8 +10,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use super::{ProjectionError, ProjectorState, Subscriber};
+use super::{ProjectorState, Subscriber};
 use crate::event::{Position, RecordedEvent};
+use crate::projection::hub::ParkedError;
 use crate::store::{CommittedBatch, EventStore};
 
 const CATCH_UP_PAGE: usize = 1_000;
@@ -39,8 +40,9 @@ pub(crate) struct Progress {
 
 /// What an operator can ask of a running subscriber.
 pub(crate) enum Control {
-    /// Apply the parked event at this position again; on success it is no longer parked.
-    Retry { position: Position, reply: oneshot::Sender<Result<(), String>> },
+    /// Apply the parked event at this position again, if it is still parked; on success it is
+    /// no longer parked, on failure its record holds the new error.
+    Retry { position: Position, reply: oneshot::Sender<Result<(), ParkedError>> },
 }
 
 pub(crate) struct DriverSetup {
@@ -49,8 +51,9 @@ pub(crate) struct DriverSetup {
     pub progress: watch::Sender<Progress>,
     pub stop: watch::Receiver<bool>,
     pub retry: RetryPolicy,
-    /// Where events given up on are recorded.
+    /// Where events given up on are recorded, under `parked_prefix` (this copy's own).
     pub parked: sled::Tree,
+    pub parked_prefix: Vec<u8>,
     /// The state shown while catching up (`Rebuilding` for a rebuild's copy).
     pub catching_up_as: ProjectorState,
     /// Told once the subscriber has caught up with the head.
@@ -81,7 +84,7 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
         let received = tokio::select! {
             received = live.recv() => received,
             Some(control) = setup.control.recv() => {
-                handle_control(subscriber.as_mut(), &setup, control).await;
+                parked::handle_control(subscriber.as_mut(), &setup, control).await;
                 continue;
             }
             _ = setup.stop.changed() => break,
@@ -89,9 +92,9 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
         let outcome = match received {
             Ok(batch) => match coalesce(&batch, &mut live, position) {
                 Some(events) if events.is_empty() => Ok(()),
-                Some(events) if events[0].position == position + 1 => apply(subscriber.as_mut(), &setup, &events, &mut position).await,
-                // A hole before these events, or a lagging receiver: read from the store.
-                _ => catch_up(subscriber.as_mut(), &mut setup, &mut position, ProjectorState::Live).await,
+                Some(events) => apply(subscriber.as_mut(), &setup, &events, &mut position).await,
+                // A hole, or a lagging receiver: read from the store.
+                None => catch_up(subscriber.as_mut(), &mut setup, &mut position, ProjectorState::Live).await,
             },
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::debug!(subscriber = %setup.name, missed, "live feed lagged; reading from the store");
@@ -109,40 +112,36 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
 
 /// The events after `position` in `first` and in every batch already waiting behind it (up to
 /// [`CATCH_UP_PAGE`]), so a subscriber that fell behind the commits takes them in one batch
-/// rather than one per commit. `None` when the receiver lagged: the store has to fill the gap.
+/// rather than one per commit. `None` when the store has to fill a gap: the receiver lagged, or
+/// the events do not follow on from `position` without a hole (an import publishes only its
+/// last event). Everything taken from the feed so far is then read again from the store.
 fn coalesce(first: &[RecordedEvent], live: &mut broadcast::Receiver<CommittedBatch>, position: Position) -> Option<Vec<RecordedEvent>> {
-    let mut events: Vec<RecordedEvent> = first.iter().filter(|e| e.position > position).cloned().collect();
+    let mut events = Vec::new();
+    if !extend_contiguous(&mut events, first, position) {
+        return None;
+    }
     while events.len() < CATCH_UP_PAGE {
         match live.try_recv() {
-            Ok(batch) => events.extend(batch.iter().filter(|e| e.position > position).cloned()),
-            Err(broadcast::error::TryRecvError::Lagged(_)) => return None,
+            Ok(batch) if extend_contiguous(&mut events, &batch, position) => {}
+            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => return None,
             Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => break,
         }
     }
     Some(events)
 }
 
-async fn handle_control(subscriber: &mut dyn Subscriber, setup: &DriverSetup, control: Control) {
-    match control {
-        Control::Retry { position, reply } => {
-            let outcome = async {
-                let event = setup.store.read_all(position, 1, None).await.map_err(|e| e.to_string())?;
-                let event = event
-                    .into_iter()
-                    .find(|e| e.position == position)
-                    .ok_or_else(|| format!("there is no event at position {position}"))?;
-                subscriber.redeliver(&event).await.map_err(|e| e.to_string())?;
-                setup.parked.remove(super::hub::parked_key(&setup.name, position)).map_err(|e| e.to_string())?;
-                tracing::info!(subscriber = %setup.name, position, "parked event retried successfully");
-                Ok(())
-            }
-            .await;
-            if let Err(error) = &outcome {
-                tracing::warn!(subscriber = %setup.name, position, %error, "retry of a parked event failed");
-            }
-            let _ = reply.send(outcome);
+/// Appends the events of `batch` past those in `events` (or past `position`); false when the
+/// first of them leaves a hole.
+fn extend_contiguous(events: &mut Vec<RecordedEvent>, batch: &[RecordedEvent], position: Position) -> bool {
+    let last = events.last().map_or(position, |e| e.position);
+    let fresh = batch.iter().skip_while(|e| e.position <= last);
+    for (expected, event) in (last + 1..).zip(fresh) {
+        if event.position != expected {
+            return false;
         }
+        events.push(event.clone());
     }
+    true
 }
 
 fn publish(setup: &DriverSetup, position: Position, state: ProjectorState) {
@@ -213,7 +212,7 @@ async fn apply(subscriber: &mut dyn Subscriber, setup: &DriverSetup, events: &[R
             let Err(error) = outcome else { break };
             failures += 1;
             if failures > setup.retry.max_retries {
-                park(subscriber, setup, event, &error)?;
+                parked::park(subscriber, setup, event, &error)?;
                 crate::telemetry::subscriber_parked(&setup.name);
                 break;
             }
@@ -227,15 +226,6 @@ async fn apply(subscriber: &mut dyn Subscriber, setup: &DriverSetup, events: &[R
     Ok(())
 }
 
-fn park(subscriber: &mut dyn Subscriber, setup: &DriverSetup, event: &RecordedEvent, error: &ProjectionError) -> Result<(), ()> {
-    tracing::error!(subscriber = %setup.name, %error, position = event.position, event_type = %event.event_type, "event parked");
-    let record = super::hub::ParkedEvent { position: event.position, event_id: event.event_id, error: error.to_string() };
-    let stored = crate::codec::encode_bytes(&record)
-        .map_err(|_| ())
-        .and_then(|bytes| setup.parked.insert(super::hub::parked_key(&setup.name, event.position), bytes).map_err(|_| ()));
-    if stored.is_err() {
-        tracing::error!(subscriber = %setup.name, "could not record a parked event; stopping");
-        return Err(());
-    }
-    subscriber.skip(event).map_err(|error| tracing::error!(subscriber = %setup.name, %error, "could not skip a parked event"))
-}
+mod parked;
+#[cfg(test)]
+mod tests;

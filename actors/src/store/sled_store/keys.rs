@@ -1,0 +1,123 @@
+//! The keys of the `log` tree and the reads every part of the store shares.
+
+use uuid::Uuid;
+
+use crate::codec::decode_bytes;
+use crate::event::{Position, RecordedEvent, StreamId, Version};
+use crate::store::StoreError;
+
+const EVENT: u8 = b'E';
+const POSITION: u8 = b'P';
+const TYPE_INDEX: u8 = b'T';
+const COMMAND: u8 = b'C';
+pub(super) const SNAPSHOT: u8 = b'S';
+
+pub(super) fn decode_event(bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
+    Ok(decode_bytes(bytes)?)
+}
+
+/// The position of a stored event, read from the front of its bytes (the first field of a
+/// `RecordedEvent`) without decoding the rest.
+pub(super) fn position_of(bytes: &[u8]) -> Result<Position, StoreError> {
+    let (position, _) = bincode::serde::decode_from_slice::<Position, _>(bytes, bincode::config::standard())
+        .map_err(|_| StoreError::Corrupt("a stored event does not start with its position".into()))?;
+    Ok(position)
+}
+
+pub(super) fn stream_prefix(tag: u8, stream: &StreamId) -> Vec<u8> {
+    let name = stream.aggregate_type.as_bytes();
+    let mut key = Vec::with_capacity(2 + name.len() + 16 + 8);
+    key.push(tag);
+    key.push(u8::try_from(name.len()).expect("aggregate type names are at most 255 bytes"));
+    key.extend_from_slice(name);
+    key.extend_from_slice(stream.aggregate_id.as_bytes());
+    key
+}
+
+pub(super) fn events_prefix(stream: &StreamId) -> Vec<u8> {
+    stream_prefix(EVENT, stream)
+}
+
+pub(super) fn event_key(stream: &StreamId, version: Version) -> Vec<u8> {
+    let mut key = stream_prefix(EVENT, stream);
+    key.extend_from_slice(&version.to_be_bytes());
+    key
+}
+
+pub(super) fn position_key(position: Position) -> [u8; 9] {
+    let mut key = [POSITION; 9];
+    key[1..].copy_from_slice(&position.to_be_bytes());
+    key
+}
+
+pub(super) fn command_key(command_id: Uuid) -> [u8; 17] {
+    let mut key = [COMMAND; 17];
+    key[1..].copy_from_slice(command_id.as_bytes());
+    key
+}
+
+pub(super) fn type_prefix(aggregate_type: &str) -> Vec<u8> {
+    let mut key = vec![TYPE_INDEX, u8::try_from(aggregate_type.len()).expect("aggregate type names are at most 255 bytes")];
+    key.extend_from_slice(aggregate_type.as_bytes());
+    key
+}
+
+pub(super) fn be_u64(bytes: &[u8]) -> Result<u64, StoreError> {
+    let array: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt("bad integer in key".into()))?;
+    Ok(u64::from_be_bytes(array))
+}
+
+/// The last position in the tree, durable or not (the writer's view).
+pub(super) fn last_position(log: &sled::Tree) -> Result<Position, StoreError> {
+    match log.scan_prefix([POSITION]).next_back() {
+        Some(entry) => be_u64(&entry.map_err(StoreError::backend)?.0[1..]),
+        None => Ok(0),
+    }
+}
+
+/// The stream's last version in the tree, durable or not: the writer's own version check,
+/// which must see the groups it wrote.
+pub(super) fn stored_version(log: &sled::Tree, stream: &StreamId) -> Result<Version, StoreError> {
+    match log.scan_prefix(stream_prefix(EVENT, stream)).next_back() {
+        Some(entry) => {
+            let key = entry.map_err(StoreError::backend)?.0;
+            be_u64(&key[key.len() - 8..])
+        }
+        None => Ok(0),
+    }
+}
+
+/// The stream's last version whose event is at or below `durable`: what readers may see.
+pub(super) fn durable_version(log: &sled::Tree, stream: &StreamId, durable: Position) -> Result<Version, StoreError> {
+    // Only the events of a group still being flushed are skipped: one or two steps at most.
+    for entry in log.scan_prefix(stream_prefix(EVENT, stream)).rev() {
+        let (key, value) = entry.map_err(StoreError::backend)?;
+        if position_of(&value)? <= durable {
+            return be_u64(&key[key.len() - 8..]);
+        }
+    }
+    Ok(0)
+}
+
+/// The events `command_id` committed, if all of them are at or below `durable`.
+pub(super) fn committed_events(log: &sled::Tree, command_id: Uuid, durable: Position) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
+    let Some(value) = log.get(command_key(command_id)).map_err(StoreError::backend)? else {
+        return Ok(None);
+    };
+    if value.len() != 12 {
+        return Err(StoreError::Corrupt("bad command record".into()));
+    }
+    let first = be_u64(&value[..8])?;
+    let count = u32::from_be_bytes(value[8..12].try_into().expect("4 bytes"));
+    if (first + u64::from(count)).saturating_sub(1) > durable {
+        return Ok(None);
+    }
+    let mut events = Vec::with_capacity(count as usize);
+    for position in first..first + u64::from(count) {
+        let event_key = log.get(position_key(position)).map_err(StoreError::backend)?;
+        let event_key = event_key.ok_or_else(|| StoreError::Corrupt("command record points at a missing position".into()))?;
+        let bytes = log.get(&event_key).map_err(StoreError::backend)?;
+        events.push(decode_event(&bytes.ok_or_else(|| StoreError::Corrupt("missing event".into()))?)?);
+    }
+    Ok(Some(events))
+}

@@ -1,0 +1,85 @@
+//! A store wrapper for tests that need the store to fail or to yield at a chosen moment.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use actors::store::CommittedBatch;
+use actors::{
+    Appended, CommandContext, Conflict, EventStore, ExpectedVersion, InMemoryStore, NewEvent, Position, RecordedEvent, Snapshot,
+    StoreError, StreamId, Version,
+};
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+/// An in-memory store with switches: stream reads fail while `failing_reads` is set, and
+/// `head` yields to other tasks once before answering while `yielding_head` is set (so two
+/// calls of one task interleave there).
+#[derive(Default)]
+pub struct HookedStore {
+    inner: InMemoryStore,
+    pub failing_reads: AtomicBool,
+    pub yielding_head: AtomicBool,
+}
+
+#[async_trait]
+impl EventStore for HookedStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        context: &CommandContext,
+    ) -> Result<Result<Appended, Conflict>, StoreError> {
+        self.inner.append(stream, expected, events, context).await
+    }
+
+    async fn committed_by(&self, command_id: Uuid) -> Result<Option<Vec<RecordedEvent>>, StoreError> {
+        self.inner.committed_by(command_id).await
+    }
+
+    async fn read_stream(&self, stream: &StreamId, from_version: Version, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        if self.failing_reads.load(Ordering::SeqCst) {
+            return Err(StoreError::backend(std::io::Error::other("the disk cannot be read")));
+        }
+        self.inner.read_stream(stream, from_version, limit).await
+    }
+
+    async fn read_stream_last(&self, stream: &StreamId, count: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_stream_last(stream, count).await
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<Version, StoreError> {
+        self.inner.stream_version(stream).await
+    }
+
+    async fn read_all(&self, from_position: Position, limit: usize, types: Option<&[String]>) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(from_position, limit, types).await
+    }
+
+    fn records(&self, table: &str) -> Result<std::sync::Arc<dyn actors::Records>, StoreError> {
+        self.inner.records(table)
+    }
+
+    async fn head(&self) -> Result<Position, StoreError> {
+        if self.yielding_head.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        self.inner.head().await
+    }
+
+    async fn streams_of(&self, aggregate_type: &str, after: Option<Uuid>, limit: usize) -> Result<Vec<Uuid>, StoreError> {
+        self.inner.streams_of(aggregate_type, after, limit).await
+    }
+
+    async fn save_snapshot(&self, stream: &StreamId, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.inner.save_snapshot(stream, snapshot).await
+    }
+
+    async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
+        self.inner.load_snapshot(stream).await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<CommittedBatch> {
+        self.inner.subscribe()
+    }
+}
