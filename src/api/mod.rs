@@ -7,6 +7,7 @@ pub mod depth;
 mod errors;
 mod http;
 mod json;
+mod log_page;
 mod mutation;
 pub(crate) mod objects;
 pub mod prepared;
