@@ -143,6 +143,10 @@ pub struct AuthConfig {
     /// Argon2id cost: memory in KiB and passes. Tests lower them; production keeps the defaults.
     pub password_memory_kib: u32,
     pub password_iterations: u32,
+    /// Failed logins for one address within the window after which `login` answers LIMIT for
+    /// it until the window has passed; 0: no limit.
+    pub login_max_failures: u32,
+    pub login_failure_window_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -153,6 +157,8 @@ impl Default for AuthConfig {
             admin_token: String::new(),
             password_memory_kib: 19 * 1024,
             password_iterations: 2,
+            login_max_failures: 10,
+            login_failure_window_secs: 600,
         }
     }
 }

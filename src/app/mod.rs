@@ -9,6 +9,7 @@ mod flows;
 mod idempotency;
 mod repair;
 mod secrets;
+mod signin;
 mod telemetry;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,7 @@ pub struct App {
     passwords: Passwords,
     credentials: Credentials,
     idempotency: IdempotencyKeys,
+    sign_in_limit: signin::SignInLimit,
     limits: ServerConfig,
     ready_max_lag: u64,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
@@ -137,6 +139,10 @@ impl App {
             passwords,
             credentials: Credentials::new(local.open_tree(credentials::TREE)?),
             idempotency: IdempotencyKeys::new(local.open_tree("idempotency")?),
+            sign_in_limit: signin::SignInLimit::new(
+                config.auth.login_max_failures,
+                Duration::from_secs(config.auth.login_failure_window_secs),
+            ),
             limits: config.server.clone(),
             ready_max_lag: config.runtime.ready_max_lag,
             metrics,

@@ -3,3 +3,4 @@
 //! in a real browser.
 
 mod log;
+mod signin;
