@@ -1,10 +1,11 @@
-//! The HTTP door: `/graphql` (POST, GET, WebSocket), `/graphiql`, `/health`. Transport errors
+//! The HTTP door: `/graphql` (POST, GET, WebSocket; CORS for the configured origins), `/graphiql`, `/health`. Transport errors
 //! (oversized or malformed bodies) are answered here in the contract's JSON error shape; every
 //! GraphQL-level error is HTTP 200 with `extensions.code`.
 
 use std::sync::Arc;
 
-use actix_web::http::header;
+use actix_cors::Cors;
+use actix_web::http::{header, Method};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
@@ -54,15 +55,27 @@ struct Incoming {
 /// Mounts the routes; shared by the server and the tests.
 pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |config: &mut web::ServiceConfig| {
+        let cors = cors(&state.app.limits().cors_allowed_origins);
         config
             .app_data(web::Data::new(state))
-            .route("/graphql", web::post().to(post_graphql))
-            .route("/graphql", web::get().to(get_graphql))
+            .service(web::resource("/graphql").wrap(cors).route(web::post().to(post_graphql)).route(web::get().to(get_graphql)))
             .route("/graphiql", web::get().to(graphiql))
             .route("/health", web::get().to(health))
             .route("/ready", web::get().to(ready))
             .route("/metrics", web::get().to(metrics_text));
     }
+}
+
+/// Browsers on the listed origins may call `/graphql` (preflight included); others get no CORS
+/// headers, so their pages cannot read an answer. A request from a page of this server itself
+/// carries its own origin and is served as any other.
+fn cors(origins: &[String]) -> Cors {
+    let cors = Cors::default()
+        .allowed_methods([Method::GET, Method::POST])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .max_age(3600)
+        .block_on_origin_mismatch(false);
+    origins.iter().map(|origin| origin.trim()).filter(|origin| !origin.is_empty()).fold(cors, |cors, origin| cors.allowed_origin(origin))
 }
 
 /// A transport-level error in the contract's shape.

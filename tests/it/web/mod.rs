@@ -2,5 +2,6 @@
 //! the sign-in limit, the API additions the console reads the log with, and the console itself
 //! in a real browser.
 
+mod cors;
 mod log;
 mod signin;
