@@ -1,12 +1,13 @@
-//! The HTTP door: `/graphql` (POST, GET, WebSocket; CORS for the configured origins), `/graphiql`, `/health`. Transport errors
+//! The HTTP door: `/graphql` (POST, GET, WebSocket; CORS for the configured origins), the pages
+//! (`pages.rs`), `/health`, `/ready`, `/metrics`, `/console/overview`. Transport errors
 //! (oversized or malformed bodies) are answered here in the contract's JSON error shape; every
 //! GraphQL-level error is HTTP 200 with `extensions.code`.
 
 use std::sync::Arc;
 
 use actix_cors::Cors;
-use actix_web::http::{header, Method};
 use actix_web::http::StatusCode;
+use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 use juniper::http::GraphQLRequest;
@@ -15,6 +16,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::answers::{Answers, Transport};
+use super::overview::Overview;
 use super::prepared::{PreparedOperations, Refused};
 use super::rate::RateLimit;
 use super::{errors, Context, Schema};
@@ -28,6 +30,7 @@ pub struct ApiState {
     pub operations: Arc<PreparedOperations>,
     pub rate: Arc<RateLimit>,
     pub answers: Arc<Answers>,
+    pub overview: Arc<Overview>,
 }
 
 impl ApiState {
@@ -36,7 +39,7 @@ impl ApiState {
         let limits = app.limits();
         let rate = Arc::new(RateLimit::new(limits.rate_limit_per_second, limits.rate_limit_burst));
         let answers = Arc::new(Answers::new(limits.response_cache_mib.saturating_mul(1024 * 1024)));
-        Self { app, schema, operations, rate, answers }
+        Self { app, schema, operations, rate, answers, overview: Arc::default() }
     }
 
     /// The same, executing every query: what a read costs without kept answers.
@@ -59,7 +62,8 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
         config
             .app_data(web::Data::new(state))
             .service(web::resource("/graphql").wrap(cors).route(web::post().to(post_graphql)).route(web::get().to(get_graphql)))
-            .route("/graphiql", web::get().to(graphiql))
+            .configure(super::pages::configure)
+            .route("/console/overview", web::get().to(super::overview::serve))
             .route("/health", web::get().to(health))
             .route("/ready", web::get().to(ready))
             .route("/metrics", web::get().to(metrics_text));
@@ -256,10 +260,6 @@ fn record(operation: &str, status: u16, errors: &[serde_json::Value], elapsed: s
         let code = error["extensions"]["code"].as_str().unwrap_or("INTERNAL").to_owned();
         metrics::counter!("graphql_errors_total", "code" => code).increment(1);
     }
-}
-
-async fn graphiql() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(juniper::http::graphiql::graphiql_source("/graphql", Some("/graphql")))
 }
 
 async fn health() -> HttpResponse {

@@ -4,4 +4,5 @@
 
 mod cors;
 mod log;
+mod pages;
 mod signin;
