@@ -2,6 +2,7 @@
 //! the sign-in limit, the API additions the console reads the log with, and the console itself
 //! in a real browser.
 
+mod browser;
 mod cors;
 mod log;
 mod pages;
