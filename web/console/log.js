@@ -68,7 +68,7 @@ async function renderLog(main, { query, life }) {
     h('h1', {}, 'Log'),
     form,
     h('div', { class: 'scroll' }, h('table', { class: 'events' },
-      h('thead', {}, h('tr', {}, ['Position', 'Recorded', 'Type', 'Aggregate', 'Stream', 'Flow'].map((title) => h('th', {}, title)))),
+      h('thead', {}, h('tr', {}, ['Position', 'Recorded', 'Type', 'Aggregate', 'Stream', 'Flow'].map((title) => h('th', { class: title === 'Recorded' ? 'when' : null }, title)))),
       body)),
     status,
     pager,
