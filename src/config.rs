@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub rate_limit_burst: u32,
     /// Memory for answers to read-model queries, reused while no read model changes; 0: none.
     pub response_cache_mib: u64,
+    /// Origins (`https://app.example.org`) whose pages may call `/graphql` (CORS); empty: none.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +55,7 @@ impl Default for ServerConfig {
             rate_limit_per_second: 0,
             rate_limit_burst: 0,
             response_cache_mib: 32,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -143,6 +146,10 @@ pub struct AuthConfig {
     /// Argon2id cost: memory in KiB and passes. Tests lower them; production keeps the defaults.
     pub password_memory_kib: u32,
     pub password_iterations: u32,
+    /// Failed logins for one address within the window after which `login` answers LIMIT for
+    /// it until the window has passed; 0: no limit.
+    pub login_max_failures: u32,
+    pub login_failure_window_secs: u64,
 }
 
 impl Default for AuthConfig {
@@ -153,6 +160,8 @@ impl Default for AuthConfig {
             admin_token: String::new(),
             password_memory_kib: 19 * 1024,
             password_iterations: 2,
+            login_max_failures: 10,
+            login_failure_window_secs: 600,
         }
     }
 }
@@ -234,6 +243,10 @@ fn typed_like(default: &toml::Value, name: &str, value: &str) -> Result<toml::Va
         toml::Value::Integer(_) => toml::Value::Integer(value.trim().parse().map_err(|_| bad("integer"))?),
         toml::Value::Boolean(_) => toml::Value::Boolean(value.trim().parse().map_err(|_| bad("boolean (true or false)"))?),
         toml::Value::Float(_) => toml::Value::Float(value.trim().parse().map_err(|_| bad("number"))?),
+        // A list is written comma-separated: KONNEKTID_SERVER_CORS_ALLOWED_ORIGINS=https://a,https://b
+        toml::Value::Array(_) => toml::Value::Array(
+            value.split(',').map(str::trim).filter(|item| !item.is_empty()).map(|item| toml::Value::String(item.to_owned())).collect(),
+        ),
         _ => toml::Value::String(value.to_owned()),
     })
 }
@@ -267,6 +280,9 @@ mod tests {
         assert_eq!(config.auth.admin_token, "secret");
         assert_eq!(config.server.max_page_size, 50);
         assert!(!config.storage.fsync);
+        let origins =
+            Config::load(None, env(&[("KONNEKTID_SERVER_CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example")])).unwrap();
+        assert_eq!(origins.server.cors_allowed_origins, ["https://a.example", "https://b.example"]);
     }
 
     #[test]

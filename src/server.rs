@@ -29,6 +29,7 @@ pub fn build(app: Arc<App>, listener: TcpListener) -> std::io::Result<actix_web:
 /// [`build`] with a state of the caller's (the benchmark serves one without kept answers).
 pub fn build_with(state: ApiState, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
     let limits = state.app.limits().clone();
+    actix_rt::spawn(api::keep_sampling(Arc::downgrade(&state.app), state.overview.clone()));
     let address = listener.local_addr()?;
     let mut server = HttpServer::new(move || {
         HttpApp::new()
@@ -51,6 +52,6 @@ pub fn build_with(state: ApiState, listener: TcpListener) -> std::io::Result<act
     if limits.workers > 0 {
         server = server.workers(limits.workers);
     }
-    tracing::info!(%address, "serving GraphQL on http://{address}/graphql (GraphiQL on /graphiql)");
+    tracing::info!(%address, "serving GraphQL on http://{address}/graphql (GraphiQL on /graphiql, the console on /console)");
     Ok(server.run())
 }

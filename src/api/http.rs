@@ -1,11 +1,13 @@
-//! The HTTP door: `/graphql` (POST, GET, WebSocket), `/graphiql`, `/health`. Transport errors
+//! The HTTP door: `/graphql` (POST, GET, WebSocket; CORS for the configured origins), the pages
+//! (`pages.rs`), `/health`, `/ready`, `/metrics`, `/console/overview`. Transport errors
 //! (oversized or malformed bodies) are answered here in the contract's JSON error shape; every
 //! GraphQL-level error is HTTP 200 with `extensions.code`.
 
 use std::sync::Arc;
 
-use actix_web::http::header;
+use actix_cors::Cors;
 use actix_web::http::StatusCode;
+use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 use juniper::http::GraphQLRequest;
@@ -14,6 +16,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::answers::{Answers, Transport};
+use super::overview::Overview;
 use super::prepared::{PreparedOperations, Refused};
 use super::rate::RateLimit;
 use super::{errors, Context, Schema};
@@ -27,6 +30,7 @@ pub struct ApiState {
     pub operations: Arc<PreparedOperations>,
     pub rate: Arc<RateLimit>,
     pub answers: Arc<Answers>,
+    pub overview: Arc<Overview>,
 }
 
 impl ApiState {
@@ -35,7 +39,7 @@ impl ApiState {
         let limits = app.limits();
         let rate = Arc::new(RateLimit::new(limits.rate_limit_per_second, limits.rate_limit_burst));
         let answers = Arc::new(Answers::new(limits.response_cache_mib.saturating_mul(1024 * 1024)));
-        Self { app, schema, operations, rate, answers }
+        Self { app, schema, operations, rate, answers, overview: Arc::default() }
     }
 
     /// The same, executing every query: what a read costs without kept answers.
@@ -54,15 +58,28 @@ struct Incoming {
 /// Mounts the routes; shared by the server and the tests.
 pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |config: &mut web::ServiceConfig| {
+        let cors = cors(&state.app.limits().cors_allowed_origins);
         config
             .app_data(web::Data::new(state))
-            .route("/graphql", web::post().to(post_graphql))
-            .route("/graphql", web::get().to(get_graphql))
-            .route("/graphiql", web::get().to(graphiql))
+            .service(web::resource("/graphql").wrap(cors).route(web::post().to(post_graphql)).route(web::get().to(get_graphql)))
+            .configure(super::pages::configure)
+            .route("/console/overview", web::get().to(super::overview::serve))
             .route("/health", web::get().to(health))
             .route("/ready", web::get().to(ready))
             .route("/metrics", web::get().to(metrics_text));
     }
+}
+
+/// Browsers on the listed origins may call `/graphql` (preflight included); others get no CORS
+/// headers, so their pages cannot read an answer. A request from a page of this server itself
+/// carries its own origin and is served as any other.
+fn cors(origins: &[String]) -> Cors {
+    let cors = Cors::default()
+        .allowed_methods([Method::GET, Method::POST])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .max_age(3600)
+        .block_on_origin_mismatch(false);
+    origins.iter().map(|origin| origin.trim()).filter(|origin| !origin.is_empty()).fold(cors, |cors, origin| cors.allowed_origin(origin))
 }
 
 /// A transport-level error in the contract's shape.
@@ -243,10 +260,6 @@ fn record(operation: &str, status: u16, errors: &[serde_json::Value], elapsed: s
         let code = error["extensions"]["code"].as_str().unwrap_or("INTERNAL").to_owned();
         metrics::counter!("graphql_errors_total", "code" => code).increment(1);
     }
-}
-
-async fn graphiql() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(juniper::http::graphiql::graphiql_source("/graphql", Some("/graphql")))
 }
 
 async fn health() -> HttpResponse {

@@ -15,6 +15,45 @@ use juniper::{
 #[derive(Debug, Clone, PartialEq)]
 pub struct Json(pub serde_json::Value);
 
+impl Json {
+    /// The value with every object key in camelCase, as the contract wants the keys of event
+    /// data and aggregate state: the domain's serde names are Rust's snake_case.
+    pub fn camel_case(value: serde_json::Value) -> Self {
+        Json(camel_case_keys(value))
+    }
+}
+
+fn camel_case_keys(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(fields) => {
+            serde_json::Value::Object(fields.into_iter().map(|(key, value)| (camel_case_key(&key), camel_case_keys(value))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(camel_case_keys).collect()),
+        other => other,
+    }
+}
+
+/// `price_cents` -> `priceCents`; a key without underscores (an id, a variant name) stays as
+/// it is.
+fn camel_case_key(key: &str) -> String {
+    if !key.contains('_') {
+        return key.to_owned();
+    }
+    let mut camel = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        match c {
+            '_' if !camel.is_empty() => upper = true,
+            c if upper => {
+                camel.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => camel.push(c),
+        }
+    }
+    camel
+}
+
 /// Integers beyond 2^53 lose precision as JSON numbers in browsers: send them as strings.
 const SAFE_INTEGER: i64 = 1 << 53;
 
@@ -130,4 +169,18 @@ impl<S> reflect::BaseType<S> for Json {
 
 impl<S> reflect::BaseSubTypes<S> for Json {
     const NAMES: reflect::Types = &[<Self as reflect::BaseType<S>>::NAME];
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::Json;
+
+    #[test]
+    fn keys_turn_camel_case_at_every_depth_and_values_stay_as_they_are() {
+        let value = json!({ "price_cents": 5, "seats": [{ "learner_id": "a_b" }], "Cancelled": { "refund_due": true }, "id": 1 });
+        let expected = json!({ "priceCents": 5, "seats": [{ "learnerId": "a_b" }], "Cancelled": { "refundDue": true }, "id": 1 });
+        assert_eq!(Json::camel_case(value).0, expected);
+    }
 }

@@ -3,12 +3,16 @@
 //! (`shared/api/schema.graphql`); nothing else happens here.
 
 mod answers;
+mod assets;
 pub mod depth;
 mod errors;
 mod http;
 mod json;
+mod log_page;
 mod mutation;
 pub(crate) mod objects;
+mod overview;
+mod pages;
 pub mod prepared;
 mod query;
 mod rate;
@@ -24,6 +28,7 @@ use uuid::Uuid;
 pub use http::{configure, ApiState};
 pub use json::Json;
 pub use mutation::Mutation;
+pub use overview::keep_sampling;
 pub use query::Query;
 pub use subscription::Subscription;
 

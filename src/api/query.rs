@@ -6,6 +6,7 @@ use std::time::Duration;
 use actors::{StreamId, WaitFor};
 use juniper::{graphql_object, ID};
 
+use super::log_page::{self, LogFilter, Range};
 use super::objects::{
     AggregateType, BookingConnection, BookingObject, BookingStatusValue, CourseConnection, CourseFilterInput, CourseObject, MemberObject,
     ParkedEventObject, PaymentObject, ProjectionStatusObject, RecordedEventObject, ReviewConnection, StatsObject, StreamObject,
@@ -25,7 +26,7 @@ pub(super) const READ_MODEL_FIELDS: &[&str] =
     &["me", "member", "course", "courses", "booking", "bookings", "payment", "stats", "reviews", "__typename", "__schema", "__type"];
 /// The rest, listed so that a new root field cannot be added without deciding (see the test).
 #[cfg(test)]
-const EXECUTED_EVERY_TIME: &[&str] = &["stream", "events", "flow", "projections", "consistent", "parkedEvents"];
+const EXECUTED_EVERY_TIME: &[&str] = &["stream", "events", "head", "flow", "projections", "consistent", "parkedEvents"];
 
 #[graphql_object(context = Context)]
 impl Query {
@@ -141,25 +142,38 @@ impl Query {
         Ok(Some(StreamObject { aggregate, id: aggregate_id, version }))
     }
 
-    /// Admin: the global log in commit order.
+    /// Admin: the global log in commit order (`newestFirst`: from `beforePosition` (excluded; default: the head) down to `fromPosition`), only `types`, only events of `aggregate` and of `aggregateId`.
+    #[allow(clippy::too_many_arguments)]
     async fn events(
         context: &Context,
         #[graphql(default = Some("1".to_owned()))] from_position: Option<String>,
         #[graphql(default = Some(100))] first: Option<i32>,
         types: Option<Vec<String>>,
+        #[graphql(default = Some(false))] newest_first: Option<bool>,
+        before_position: Option<String>,
+        aggregate: Option<AggregateType>,
+        aggregate_id: Option<ID>,
     ) -> Result<Vec<RecordedEventObject>, AppError> {
         // UNAUTHENTICATED, then LIMIT and BAD_INPUT, then FORBIDDEN: the contract's order.
         context.signed_in()?;
-        let from = parse_u64(from_position.as_deref().unwrap_or("1"), "fromPosition")?;
+        let from = parse_u64(from_position.as_deref().unwrap_or("1"), "fromPosition")?.max(1);
         let first = context.page_size(first, 100)?;
+        let before = before_position.as_deref().map(|p| parse_u64(p, "beforePosition")).transpose()?;
+        let filter = LogFilter {
+            types,
+            stream_type: aggregate.map(|aggregate| AggregateKind::from(aggregate).stream_type()),
+            aggregate_id: aggregate_id.as_ref().map(parse_id).transpose()?,
+        };
         context.admin()?;
-        let events = context
-            .app
-            .store()
-            .read_all(from.max(1), first, types.as_deref())
-            .await
-            .map_err(|e| AppError::internal("could not read the log", e))?;
+        let range = Range { from, to: before.map_or(u64::MAX, |before| before.saturating_sub(1)) };
+        let events = log_page::page(context.app.store(), range, first, &filter, newest_first.unwrap_or(false)).await?;
         Ok(events.into_iter().map(RecordedEventObject).collect())
+    }
+
+    /// Admin: the position of the last event committed ("0" for an empty log).
+    async fn head(context: &Context) -> Result<String, AppError> {
+        context.admin()?;
+        Ok(context.app.head().await?.to_string())
     }
 
     /// Admin: every event that one request caused, directly or through other services' reactions, in position order.

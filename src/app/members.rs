@@ -72,10 +72,15 @@ impl App {
     pub async fn login(&self, email: &str, password: &str) -> Result<(String, Uuid, u64), AppError> {
         let wrong = || AppError::Unauthenticated("wrong e-mail address or password".into());
         let email = values::normalize_email(email).map_err(|_| wrong())?;
-        let credential = self.credentials.get(&email).await?.ok_or_else(wrong)?;
-        if !self.passwords.verify_off_thread(password, &credential.password_hash).await? {
+        self.sign_in_limit.check(&email, std::time::Instant::now())?;
+        let verified = match self.credentials.get(&email).await? {
+            Some(credential) => self.passwords.verify_off_thread(password, &credential.password_hash).await?.then_some(credential),
+            None => None,
+        };
+        let Some(credential) = verified else {
+            self.sign_in_limit.failed(&email, std::time::Instant::now());
             return Err(wrong());
-        }
+        };
         Ok((self.tokens.issue(credential.member_id)?, credential.member_id, self.head().await?))
     }
 

@@ -14,6 +14,7 @@ mod members;
 mod repair;
 mod reviews;
 mod secrets;
+mod signin;
 mod telemetry;
 
 use std::path::{Path, PathBuf};
@@ -80,6 +81,7 @@ pub struct App {
     passwords: Passwords,
     credentials: Credentials,
     idempotency: IdempotencyKeys,
+    sign_in_limit: signin::SignInLimit,
     limits: ServerConfig,
     ready_max_lag: u64,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
@@ -140,6 +142,10 @@ impl App {
             passwords,
             credentials: Credentials::new(records(credentials::TABLE)?),
             idempotency: IdempotencyKeys::new(records(idempotency::TABLE)?),
+            sign_in_limit: signin::SignInLimit::new(
+                config.auth.login_max_failures,
+                Duration::from_secs(config.auth.login_failure_window_secs),
+            ),
             limits: config.server.clone(),
             ready_max_lag: config.runtime.ready_max_lag,
             metrics,

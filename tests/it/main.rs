@@ -4,3 +4,4 @@ mod api;
 mod choreography;
 mod cli;
 mod verify;
+mod web;

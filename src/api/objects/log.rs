@@ -82,7 +82,7 @@ impl RecordedEventObject {
     }
 
     fn data(&self) -> Json {
-        Json(event_data(&self.0))
+        Json::camel_case(event_data(&self.0))
     }
 
     fn recorded_at(&self) -> DateTime<Utc> {
@@ -97,6 +97,11 @@ impl RecordedEventObject {
     /// The eventId of the event whose reaction produced this one; null for events a request produced directly.
     fn causation_id(&self) -> Option<ID> {
         self.0.causation_id.map(id)
+    }
+
+    /// What the command that produced it carried besides its data (e.g. `repair`: the violation a repair fixed), as an object of strings.
+    fn metadata(&self) -> Json {
+        Json(serde_json::to_value(&self.0.metadata).unwrap_or_default())
     }
 }
 
@@ -147,7 +152,7 @@ impl StreamObject {
                 return Err(AppError::BadInput(format!("atVersion must be between 1 and {}", self.version)));
             }
         }
-        Ok(Json(state_at(context, self.aggregate.into(), self.id, version).await?))
+        Ok(Json::camel_case(state_at(context, self.aggregate.into(), self.id, version).await?))
     }
 }
 

@@ -287,6 +287,11 @@ impl TestServer {
         panic!("the subscribers did not settle within {DEADLINE:?}: {last:#}");
     }
 
+    /// The server's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
+    }
+
     /// The outbox's messages: file name and last modification.
     pub fn outbox(&self) -> BTreeMap<String, SystemTime> {
         let Ok(entries) = std::fs::read_dir(self.data.path().join("outbox")) else { return BTreeMap::new() };

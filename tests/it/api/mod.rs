@@ -2,7 +2,7 @@
 //! directory, spoken to over HTTP and WebSocket as the frontend does, checked against the
 //! contract (`shared/api/schema.graphql`).
 
-mod harness;
+pub mod harness;
 
 mod answers;
 mod booking;

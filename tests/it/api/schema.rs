@@ -1,34 +1,58 @@
-//! The served schema against the contract (`shared/api/schema.graphql`): every type, field,
-//! argument, input field and enum value of the contract must be served with the same type; the
-//! server may add more, as long as what it adds asks nothing more of the frontend.
+//! The served schema against the contract: every type, field, argument, input field and enum
+//! value of the contract must be served with the same type; the server may add more, as long as
+//! what it adds asks nothing more of the frontend.
 //!
-//! `contract.graphql` beside this file is a copy of the contract, used where `shared/` is not
-//! checked out next to the repository; where both are present they must be the same.
+//! The contract ships in the repository as `docs/schema.graphql`; where `shared/` is checked out
+//! beside the repository, its `api/schema.graphql` must be the same file.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use graphql_parser::schema::{Definition, Document, InputValue, Type, TypeDefinition};
+use graphql_parser::schema::{Definition, Document, InputValue, Type, TypeDefinition, TypeExtension};
 
 type Schema = Document<'static, String>;
 
-/// The shared contract if it is checked out beside the repository, else the copy in the tests.
+/// `docs/schema.graphql`, checked against the shared contract where that is present.
 fn contract() -> String {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shared = manifest.join("../shared/api/schema.graphql");
-    let copy = manifest.join("tests/it/api/contract.graphql");
-    let copied = std::fs::read_to_string(&copy).expect("tests/it/api/contract.graphql");
-    match std::fs::read_to_string(&shared) {
-        Ok(text) => {
-            assert_eq!(copied, text, "tests/it/api/contract.graphql is stale: copy shared/api/schema.graphql over it");
-            text
-        }
-        Err(_) => copied,
+    let copy = manifest.join("docs/schema.graphql");
+    let copied = std::fs::read_to_string(&copy).expect("docs/schema.graphql");
+    if let Ok(shared) = std::fs::read_to_string(manifest.join("../shared/api/schema.graphql")) {
+        assert_eq!(copied, shared, "docs/schema.graphql is stale: copy shared/api/schema.graphql over it");
     }
+    copied
+}
+
+#[test]
+fn the_contract_in_the_repository_is_the_shared_one() {
+    assert!(contract().contains("type Query"));
 }
 
 fn parse(text: &str, what: &str) -> Schema {
     graphql_parser::parse_schema::<String>(text).unwrap_or_else(|e| panic!("{what} does not parse: {e}")).into_static()
+}
+
+/// The schema with the fields of each `extend type` moved into the type it extends, so what a
+/// contract adds in an extension is compared like the rest.
+fn with_extensions(mut schema: Schema) -> Schema {
+    let mut added: Vec<(String, Vec<graphql_parser::schema::Field<'static, String>>)> = Vec::new();
+    schema.definitions.retain(|definition| match definition {
+        Definition::TypeExtension(TypeExtension::Object(extension)) => {
+            added.push((extension.name.clone(), extension.fields.clone()));
+            false
+        }
+        _ => true,
+    });
+    for (name, fields) in added {
+        for definition in &mut schema.definitions {
+            if let Definition::TypeDefinition(TypeDefinition::Object(object)) = definition {
+                if object.name == name {
+                    object.fields.extend(fields.iter().cloned());
+                }
+            }
+        }
+    }
+    schema
 }
 
 fn types(schema: &Schema) -> BTreeMap<&str, &TypeDefinition<'static, String>> {
@@ -168,10 +192,17 @@ fn differences(contract: &Schema, served: &Schema) -> Vec<String> {
 
 #[test]
 fn the_served_schema_serves_everything_the_contract_promises() {
-    let contract = parse(&contract(), "the contract");
-    let served = parse(&konnektid::api::sdl(), "the served schema");
+    let contract = with_extensions(parse(&contract(), "the contract"));
+    let served = with_extensions(parse(&konnektid::api::sdl(), "the served schema"));
     let problems = differences(&contract, &served);
     assert!(problems.is_empty(), "the served schema differs from the contract:\n  {}", problems.join("\n  "));
+}
+
+#[test]
+fn fields_of_an_extension_are_compared_like_the_others() {
+    let contract = with_extensions(parse("type Query { a: Int } extend type Query { b: Int }", "a contract"));
+    let served = with_extensions(parse("type Query { a: Int }", "a served schema"));
+    assert_eq!(differences(&contract, &served), ["Query.b: Int is missing"]);
 }
 
 #[test]
