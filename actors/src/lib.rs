@@ -24,6 +24,6 @@ pub use projection::{
 };
 pub use runtime::{CommandBus, Runtime, RuntimeBuilder, StartError, StartFrom};
 pub use store::{
-    Appended, Conflict, EventStore, ImportError, InMemoryStore, LocalFlush, Record, Records, SledStore, SledStoreConfig, Snapshot,
-    StoreError,
+    Appended, Conflict, ConnectError, EventStore, Fenced, ImportError, InMemoryStore, Lease, LeaseHeld, Leases, LocalFlush, PostgresStore,
+    PostgresStoreConfig, Record, RecordWrite, Records, SledStore, SledStoreConfig, Snapshot, StoreError,
 };
