@@ -8,8 +8,9 @@ use deadpool_postgres::Object;
 use tokio::sync::oneshot;
 
 use super::io::discard;
+use super::phases::{stream_versions, Statements};
 use super::rows::{signed, unsigned, EventArrays};
-use super::writer::{prepare, stream_versions, Request, Writer, LOCK_HEAD, STREAM_VERSIONS};
+use super::writer::{Request, Writer};
 use super::PostgresStore;
 use crate::event::{Position, RecordedEvent, StreamId, Version};
 use crate::store::{ImportError, StoreError};
@@ -64,18 +65,8 @@ impl Writer {
     }
 
     async fn write_imported(&self, client: &Object, events: &[RecordedEvent]) -> Result<Position, ImportError> {
-        let [lock, versions, insert, insert_streams, move_head, notify] = prepare(
-            client,
-            [
-                LOCK_HEAD,
-                STREAM_VERSIONS,
-                super::rows::INSERT_EVENTS,
-                INSERT_STREAMS,
-                "UPDATE head SET position = $1",
-                "SELECT pg_notify($1, $2)",
-            ],
-        )
-        .await?;
+        let statements = Statements::prepare(client).await?;
+        let Statements { lock, versions, insert_events: insert, insert_streams, move_head, notify, .. } = &statements;
         let mut streams: Vec<&StreamId> = events.iter().map(|e| &e.stream).collect();
         streams.sort_unstable();
         streams.dedup();
@@ -83,7 +74,7 @@ impl Writer {
         let ids: Vec<uuid::Uuid> = streams.iter().map(|s| s.aggregate_id).collect();
         let version_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&types, &ids];
         let (begun, head, current) =
-            tokio::join!(client.batch_execute("BEGIN"), client.query_one(&lock, &[]), client.query(&versions, &version_params));
+            tokio::join!(client.batch_execute("BEGIN"), client.query_one(lock, &[]), client.query(versions, &version_params));
         begun.map_err(StoreError::backend)?;
         let head = unsigned(head.and_then(|row| row.try_get(0)).map_err(StoreError::backend)?)?;
         let current = stream_versions(&current.map_err(StoreError::backend)?)?;
@@ -96,21 +87,18 @@ impl Writer {
             return Ok(head);
         };
         for chunk in events.chunks(CHUNK) {
-            client.execute(&insert, &EventArrays::new(chunk).params()).await.map_err(StoreError::backend)?;
+            client.execute(insert, &EventArrays::new(chunk).params()).await.map_err(StoreError::backend)?;
         }
         let new: Vec<&&StreamId> = streams.iter().filter(|s| current.get(**s).is_none_or(|v| *v == 0)).collect();
         let new_types: Vec<&str> = new.iter().map(|s| s.aggregate_type.as_str()).collect();
         let new_ids: Vec<uuid::Uuid> = new.iter().map(|s| s.aggregate_id).collect();
-        client.execute(&insert_streams, &[&new_types, &new_ids]).await.map_err(StoreError::backend)?;
-        client.execute(&move_head, &[&signed(last.position)]).await.map_err(StoreError::backend)?;
-        client.execute(&notify, &[&self.channel, &last.position.to_string()]).await.map_err(StoreError::backend)?;
+        client.execute(insert_streams, &[&new_types, &new_ids]).await.map_err(StoreError::backend)?;
+        client.execute(move_head, &[&signed(last.position)]).await.map_err(StoreError::backend)?;
+        client.execute(notify, &[&self.channel, &last.position.to_string()]).await.map_err(StoreError::backend)?;
         client.batch_execute("COMMIT").await.map_err(StoreError::backend)?;
         Ok(last.position)
     }
 }
-
-pub(super) const INSERT_STREAMS: &str =
-    "INSERT INTO streams (stream_type, stream_id) SELECT * FROM unnest($1::text[], $2::uuid[]) ON CONFLICT DO NOTHING";
 
 /// Whether `events` continue a log whose head is `head` and whose streams are at `versions`.
 fn check(events: &[RecordedEvent], head: Position, mut versions: HashMap<StreamId, Version>) -> Result<(), ImportError> {

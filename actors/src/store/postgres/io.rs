@@ -86,3 +86,9 @@ impl Db {
 pub(super) fn discard(client: Object) {
     drop(Object::take(client));
 }
+
+/// Prepares `sql` on `client`, each statement once per connection.
+pub(super) async fn prepare<const N: usize>(client: &Object, sql: [&str; N]) -> Result<[tokio_postgres::Statement; N], StoreError> {
+    let prepared = futures::future::try_join_all(sql.map(|sql| client.prepare_cached(sql))).await.map_err(StoreError::backend)?;
+    prepared.try_into().map_err(|_| StoreError::Corrupt("prepared a different number of statements".into()))
+}

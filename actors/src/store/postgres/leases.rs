@@ -9,9 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
 
-use super::io::discard;
+use super::io::{discard, prepare};
 use super::rows::{signed, unsigned};
-use super::writer::prepare;
 use super::PostgresStore;
 use crate::store::{Fenced, Lease, LeaseHeld, Leases, RecordWrite, StoreError};
 

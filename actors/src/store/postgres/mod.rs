@@ -17,6 +17,7 @@ mod import;
 mod io;
 mod leases;
 mod listen;
+mod phases;
 mod reads;
 mod records;
 mod rows;
@@ -50,6 +51,9 @@ pub struct PostgresStoreConfig {
     pub pool_size: usize,
     /// Most appends merged into one transaction.
     pub max_batch: usize,
+    /// The longest a group waits for as many appends as the last group answered (0: never
+    /// waits). Commits are serial, so one that carries every caller is worth a short wait.
+    pub gather_wait: Duration,
     /// Appends waiting for the writer before `append` itself waits (backpressure).
     pub queue_capacity: usize,
     /// The longest wait for other nodes' commits when a notification was lost.
@@ -67,6 +71,7 @@ impl PostgresStoreConfig {
             schema: "event_store".into(),
             pool_size: 8,
             max_batch: 1024,
+            gather_wait: Duration::from_millis(1),
             queue_capacity: 8192,
             poll_interval: Duration::from_secs(1),
             io_threads: 2,
@@ -134,7 +139,13 @@ impl PostgresStore {
         let feed = Arc::new(Feed::new(head));
         let channel = schema::channel(&config.schema);
         let (writer, queue) = mpsc::channel(config.queue_capacity.max(1));
-        let state = Writer { db: db.clone(), feed: feed.clone(), channel: channel.clone(), max_batch: config.max_batch.max(1) };
+        let state = Writer {
+            db: db.clone(),
+            feed: feed.clone(),
+            channel: channel.clone(),
+            max_batch: config.max_batch.max(1),
+            gather_wait: config.gather_wait,
+        };
         io.spawn(state.run(queue));
         io.spawn(listen::listen(pg, channel, feed.clone(), config.poll_interval));
         Ok(Self { shared: Arc::new(Shared { writer, feed, db, schema: config.schema, io }) })
