@@ -10,7 +10,7 @@
 //! commit is best spent on as many appends as can be had: before opening a group the writer
 //! waits, briefly, for the callers it just answered to come back. Opening the next group
 //! while the last one commits was measured and not kept: it split the callers in two cohorts
-//! that alternated between commits, halving the appends per commit.
+//! that took turns, halving the appends per commit (README, "W1 on PostgreSQL").
 
 use std::sync::Arc;
 use std::time::Instant;
