@@ -8,11 +8,14 @@
 //!   clients.
 //! - W4 (`memory`): resident memory after touching 100,000 aggregates with at most 10,000 live
 //!   actors, in a child process so nothing of W1-W3 is counted.
+//! - `pg` (`postgres`, only when named): W1 and W3 on the PostgreSQL store, next to PostgreSQL's
+//!   ceiling for the same rows (transactions of 64 one-row inserts, synchronous commit).
 //!
 //! ```text
 //! cargo bench -p actors --bench runtime_bench                   # everything (a few minutes)
 //! cargo bench -p actors --bench runtime_bench -- --quick        # about a tenth of the work
 //! cargo bench -p actors --bench runtime_bench -- --only w1,w4   # some workloads
+//! cargo bench -p actors --bench runtime_bench -- --only pg      # W1 on PostgreSQL
 //! ```
 //!
 //! `BENCH_DIR` picks where the databases go (default: the system temp dir): fsync figures only
@@ -27,6 +30,8 @@ mod ceiling;
 mod commands;
 #[path = "runtime_bench/memory.rs"]
 mod memory;
+#[path = "runtime_bench/postgres.rs"]
+mod postgres;
 #[path = "runtime_bench/rehydration.rs"]
 mod rehydration;
 #[path = "runtime_bench/report.rs"]
@@ -110,6 +115,9 @@ fn main() {
     let system = actix_rt::System::new();
     if options.runs("w1") {
         system.block_on(commands::run(&options));
+    }
+    if options.runs("pg") {
+        system.block_on(postgres::run(&options));
     }
     if options.runs("w2") {
         system.block_on(rehydration::run(&options));

@@ -24,6 +24,6 @@ pub use projection::{
 };
 pub use runtime::{CommandBus, Runtime, RuntimeBuilder, StartError, StartFrom};
 pub use store::{
-    Appended, Conflict, EventStore, FaultPlan, ImportError, InMemoryStore, LocalFlush, Poisoned, Record, Records, SledStore,
-    SledStoreConfig, Snapshot, StoreError, SyncStep,
+    Appended, Conflict, ConnectError, EventStore, FaultPlan, Fenced, ImportError, InMemoryStore, Lease, LeaseHeld, Leases, LocalFlush,
+    Poisoned, PostgresStore, PostgresStoreConfig, Record, RecordWrite, Records, SledStore, SledStoreConfig, Snapshot, StoreError, SyncStep,
 };

@@ -69,7 +69,7 @@ pub async fn run_clients(
 
 /// W3's read model: how long after `recorded_at` each event is applied; writes one small key.
 #[derive(Clone, Default)]
-struct LagProbe {
+pub struct LagProbe {
     recording: Arc<AtomicBool>,
     lags_ms: Arc<Mutex<Vec<f64>>>,
 }
@@ -133,7 +133,7 @@ async fn groups_seen(watcher: JoinHandle<GroupCommits>) -> GroupCommits {
     GroupCommits::default()
 }
 
-async fn wait_for_read_models(runtime: &Runtime) {
+pub async fn wait_for_read_models(runtime: &Runtime) {
     let head = runtime.store().head().await.expect("read the head");
     runtime.projections().wait_for(head, Duration::from_secs(120), WaitFor::ReadModels).await.expect("the read model catches up");
 }
@@ -163,7 +163,7 @@ pub async fn run(options: &Options) {
     emit("w1_c1_p50_ms", quantile(&mut latencies, 0.5), "ms per command (1 client)");
     wait_for_read_models(&runtime).await;
 
-    let throughput = many_clients(&runtime, &probe, &ids, scale).await;
+    let throughput = many_clients(&runtime, &probe, &ids, scale, ("w1", "w3")).await;
     let head = runtime.store().head().await.expect("read the head");
     let expected = scale.aggregates + scale.single_client_commands + scale.aggregates * scale.commands_per_aggregate;
     assert_eq!(head as usize, expected, "every command committed one event");
@@ -173,9 +173,9 @@ pub async fn run(options: &Options) {
     baselines(options, &ids, throughput, &sample).await;
 }
 
-/// The 64-client run, with the read model's lag (W3) and the store's group commits. Returns
-/// the commands per second.
-async fn many_clients(runtime: &Runtime, probe: &LagProbe, ids: &Arc<Vec<Uuid>>, scale: Scale) -> f64 {
+/// The 64-client run, with the read model's lag (W3) and the store's group commits; figures are
+/// named `{w1}_c64_...` and `{w3}_lag_...`. Returns the commands per second.
+pub async fn many_clients(runtime: &Runtime, probe: &LagProbe, ids: &Arc<Vec<Uuid>>, scale: Scale, (w1, w3): (&str, &str)) -> f64 {
     let commands = scale.aggregates * scale.commands_per_aggregate;
     let last = runtime.store().head().await.expect("read the head") + commands as u64;
     let groups = watch_group_commits(runtime.store().subscribe(), last);
@@ -189,23 +189,27 @@ async fn many_clients(runtime: &Runtime, probe: &LagProbe, ids: &Arc<Vec<Uuid>>,
     let throughput = commands as f64 / took.as_secs_f64();
     let (clients, aggregates, each) = (scale.clients, scale.aggregates, scale.commands_per_aggregate);
     emit(
-        "w1_c64_commands_per_s",
+        &format!("{w1}_c64_commands_per_s"),
         throughput,
         &format!("commands/s ({clients} clients, {aggregates} aggregates x {each} durable Deposit commands)"),
     );
-    emit("w1_c64_p50_ms", quantile(&mut latencies, 0.5), "ms per command (64 clients)");
-    emit("w1_c64_p99_ms", quantile(&mut latencies, 0.99), "ms per command (64 clients)");
-    emit("w1_c64_cpu_us_per_command", cpu * 1e6 / commands as f64, "CPU us (user + system, all threads) per command");
-    emit("w1_c64_cpu_cores_busy", cpu / took.as_secs_f64(), "cores busy on average during the 64-client run");
+    emit(&format!("{w1}_c64_p50_ms"), quantile(&mut latencies, 0.5), "ms per command (64 clients)");
+    emit(&format!("{w1}_c64_p99_ms"), quantile(&mut latencies, 0.99), "ms per command (64 clients)");
+    emit(&format!("{w1}_c64_cpu_us_per_command"), cpu * 1e6 / commands as f64, "CPU us (user + system, all threads) per command");
+    emit(&format!("{w1}_c64_cpu_cores_busy"), cpu / took.as_secs_f64(), "cores busy on average during the 64-client run");
     let mut groups = groups_seen(groups).await;
-    emit("w1_c64_events_per_group_commit", commands as f64 / groups.count() as f64, "events per group commit (mean; at most 64)");
+    emit(
+        &format!("{w1}_c64_events_per_group_commit"),
+        commands as f64 / groups.count() as f64,
+        "events per group commit (mean; at most 64)",
+    );
     let unit = "ms from a group's start to its publication (write, flush, fsync)";
-    emit("w1_c64_group_commit_p50_ms", quantile(&mut groups.publish_ms, 0.5), unit);
-    emit("w1_c64_group_commit_p99_ms", quantile(&mut groups.publish_ms, 0.99), unit);
+    emit(&format!("{w1}_c64_group_commit_p50_ms"), quantile(&mut groups.publish_ms, 0.5), unit);
+    emit(&format!("{w1}_c64_group_commit_p99_ms"), quantile(&mut groups.publish_ms, 0.99), unit);
     let mut lags = std::mem::take(&mut *probe.lags_ms.lock());
     let unit = "ms from recorded_at (group start, before the fsync) to applied by the read model";
-    emit("w3_lag_p50_ms", quantile(&mut lags, 0.5), unit);
-    emit("w3_lag_p99_ms", quantile(&mut lags, 0.99), unit);
+    emit(&format!("{w3}_lag_p50_ms"), quantile(&mut lags, 0.5), unit);
+    emit(&format!("{w3}_lag_p99_ms"), quantile(&mut lags, 0.99), unit);
     throughput
 }
 

@@ -8,8 +8,9 @@ use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use super::leases::InMemoryLeases;
 use super::records::InMemoryRecords;
-use super::{Appended, CommittedBatch, Conflict, EventStore, Snapshot, StoreError};
+use super::{Appended, CommittedBatch, Conflict, EventStore, Leases, Snapshot, StoreError};
 use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
 
 #[derive(Default)]
@@ -36,11 +37,14 @@ pub struct InMemoryStore {
     log: Mutex<Log>,
     bus: broadcast::Sender<CommittedBatch>,
     records: InMemoryRecords,
+    leases: std::sync::Arc<InMemoryLeases>,
 }
 
 impl Default for InMemoryStore {
     fn default() -> Self {
-        Self { log: Mutex::new(Log::default()), bus: broadcast::channel(4096).0, records: InMemoryRecords::default() }
+        let records = InMemoryRecords::default();
+        let leases = std::sync::Arc::new(InMemoryLeases::new(records.clone()));
+        Self { log: Mutex::new(Log::default()), bus: broadcast::channel(4096).0, records, leases }
     }
 }
 
@@ -155,6 +159,10 @@ impl EventStore for InMemoryStore {
 
     fn records(&self, table: &str) -> Result<std::sync::Arc<dyn super::Records>, StoreError> {
         Ok(self.records.table(table))
+    }
+
+    fn leases(&self) -> Result<std::sync::Arc<dyn Leases>, StoreError> {
+        Ok(self.leases.clone())
     }
 
     fn subscribe(&self) -> broadcast::Receiver<CommittedBatch> {

@@ -1,12 +1,14 @@
-//! The event store: one trait, an embedded sled implementation (the default) and an in-memory one.
+//! The event store: one trait, an embedded sled implementation (the default), a PostgreSQL one
+//! for several nodes sharing one log, and an in-memory one.
 //!
-//! Nothing here names a sled type, so a store backed by a distributed database (PostgreSQL, ...)
-//! can live behind the same trait. The conformance suite in `tests/it/store_conformance.rs` runs
+//! Nothing in the trait names a sled or PostgreSQL type, so the runtime works the same on each. The conformance suite in `tests/it/store_conformance.rs` runs
 //! against every implementation.
 
 mod follow;
+mod leases;
 mod memory;
 mod poison;
+mod postgres;
 mod records;
 mod sled_store;
 
@@ -20,8 +22,10 @@ use uuid::Uuid;
 use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
 
 pub use follow::follow;
+pub use leases::{Fenced, Lease, LeaseHeld, Leases, RecordWrite};
 pub use memory::InMemoryStore;
 pub use poison::{Poisoned, SyncStep};
+pub use postgres::{ConnectError, PostgresStore, PostgresStoreConfig};
 pub use records::{Record, Records};
 pub use sled_store::{FaultPlan, ImportError, SledStore, SledStoreConfig};
 
@@ -135,6 +139,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// The table of records named `table`, kept durably beside the log in this store and shared
     /// by every process that shares it (see [`Records`]). Tables are created on first use.
     fn records(&self, table: &str) -> Result<Arc<dyn Records>, StoreError>;
+
+    /// The named leases kept in this store, with writes to its records fenced by them (see
+    /// [`Leases`]): what lets one process at a time own a piece of work among all that share it.
+    fn leases(&self) -> Result<Arc<dyn Leases>, StoreError>;
 
     /// Live feed of committed events. A receiver that falls behind sees `Lagged` and must read
     /// the gap from the log: subscribers always reconcile with their checkpoint.

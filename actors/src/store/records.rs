@@ -73,6 +73,18 @@ impl InMemoryRecords {
     pub(crate) fn table(&self, name: &str) -> Arc<dyn Records> {
         Arc::new(InMemoryTable { tables: self.tables.clone(), name: name.to_owned() })
     }
+
+    /// Applies `writes` in order under one lock: no reader sees part of them.
+    pub(crate) fn apply(&self, writes: &[super::RecordWrite]) {
+        let mut tables = self.tables.lock();
+        for write in writes {
+            let table = tables.entry(write.table().to_owned()).or_default();
+            match write {
+                super::RecordWrite::Put { key, value, .. } => table.insert(key.clone(), value.clone()),
+                super::RecordWrite::Remove { key, .. } => table.remove(key),
+            };
+        }
+    }
 }
 
 struct InMemoryTable {

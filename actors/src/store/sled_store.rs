@@ -320,6 +320,10 @@ impl EventStore for SledStore {
         Ok(Arc::new(records::SledRecords::open(self, table)?))
     }
 
+    fn leases(&self) -> Result<Arc<dyn crate::store::Leases>, StoreError> {
+        Ok(Arc::new(crate::store::leases::SledLeases::open(self)?))
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<CommittedBatch> {
         self.bus.subscribe()
     }

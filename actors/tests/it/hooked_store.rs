@@ -60,6 +60,10 @@ impl EventStore for HookedStore {
         self.inner.records(table)
     }
 
+    fn leases(&self) -> Result<std::sync::Arc<dyn actors::Leases>, StoreError> {
+        self.inner.leases()
+    }
+
     async fn head(&self) -> Result<Position, StoreError> {
         if self.yielding_head.load(Ordering::SeqCst) {
             tokio::task::yield_now().await;

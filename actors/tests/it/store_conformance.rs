@@ -1,8 +1,10 @@
 //! The event store's contract, run against every implementation: in memory, sled in a temporary
-//! database, and sled on disk with fsync.
+//! database, sled on disk with fsync, and PostgreSQL (a schema of its own per test; skipped
+//! with one printed line where no database answers, see `actors::testing::postgres`).
 //!
 //! Each case is one async function over a [`Store`]; `conformance!` turns it into one test per
-//! store, named `<case>::in_memory`, `<case>::sled_temporary` and `<case>::sled_on_disk`.
+//! store, named `<case>::in_memory`, `<case>::sled_temporary`, `<case>::sled_on_disk` and
+//! `<case>::postgres`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,13 +35,21 @@ macro_rules! conformance {
                 let dir = tempfile::tempdir().expect("create a temporary directory");
                 super::$case(crate::store_conformance::sled_on_disk(dir.path())).await;
             }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some(schema) = actors::testing::postgres::TestSchema::create(stringify!($case)).await else { return };
+                super::$case(std::sync::Arc::new(schema.store().await)).await;
+            }
         }
     )+};
 }
 
 mod appends;
 mod concurrency;
+mod leases;
 mod model;
+mod nodes;
 mod reads;
 mod records;
 mod reopen;

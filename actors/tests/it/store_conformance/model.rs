@@ -1,5 +1,6 @@
 //! Model-based property test: random appends give the same answers and the same log from every
-//! store as from a plain `Vec` + `HashMap` model of the contract.
+//! store (PostgreSQL too, where a database answers) as from a plain `Vec` + `HashMap` model of
+//! the contract.
 
 use std::collections::HashMap;
 
@@ -175,6 +176,20 @@ proptest! {
         runtime.block_on(async {
             check_against_model(in_memory(), &ops).await;
             check_against_model(sled_temporary(), &ops).await;
+        });
+    }
+}
+
+proptest! {
+    // Fewer cases: each one migrates a schema of its own.
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn the_postgres_store_behaves_like_the_model(ops in prop::collection::vec(op(), 1..40)) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+        runtime.block_on(async {
+            let Some(schema) = actors::testing::postgres::TestSchema::create("model").await else { return };
+            check_against_model(std::sync::Arc::new(schema.store().await), &ops).await;
         });
     }
 }
