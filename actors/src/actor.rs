@@ -10,10 +10,11 @@ use actix::prelude::*;
 use tracing::Instrument;
 
 use crate::aggregate::Aggregate;
-use crate::codec::{decode_bytes, encode_bytes, EventCodec};
+use crate::codec::{encode_bytes, EventCodec};
 use crate::command::{CommandError, Execute, Executed, Inspect, InspectError, StateRead};
 use crate::event::{CommandContext, ExpectedVersion, StreamId, Version};
-use crate::store::{EventStore, Snapshot, StoreError};
+use crate::load::{load_state, LoadError};
+use crate::store::{EventStore, Snapshot};
 
 /// How the runtime treats the instances of one aggregate type.
 #[derive(Debug, Clone)]
@@ -42,60 +43,6 @@ impl Default for AggregateConfig {
     }
 }
 
-const READ_PAGE: usize = 10_000;
-
-/// Loads the state of a stream: the latest snapshot, if any, then the events after it.
-/// With `up_to`, stops at that version (time travel) and uses a snapshot only if not newer.
-pub async fn load_state<A: Aggregate>(
-    store: &dyn EventStore,
-    stream: &StreamId,
-    codec: &EventCodec<A::Event>,
-    up_to: Option<Version>,
-) -> Result<(A::State, Version), LoadError> {
-    let limit = up_to.unwrap_or(Version::MAX);
-    let mut state = A::State::default();
-    let mut version = 0;
-    if let Some(snapshot) = store.load_snapshot(stream).await? {
-        if snapshot.version <= limit {
-            if let Ok(saved) = decode_bytes::<A::State>(&snapshot.state) {
-                state = saved;
-                version = snapshot.version;
-            } else {
-                // A snapshot of an older state layout: ignore it, the log is the truth.
-                tracing::warn!(%stream, "snapshot could not be decoded; replaying the whole stream");
-            }
-        }
-    }
-    while version < limit {
-        let page = store.read_stream(stream, version + 1, READ_PAGE.min((limit - version) as usize)).await?;
-        let Some(last) = page.last() else { break };
-        let last_version = last.version;
-        // `apply` is the domain's code: a panic in it fails this load, never its caller.
-        let folded = catch_unwind(AssertUnwindSafe(|| {
-            page.iter().try_fold(state, |state, recorded| {
-                let event = codec.decode(recorded).map_err(|e| LoadError::Codec(e.to_string()))?;
-                Ok::<_, LoadError>(A::apply(state, &event))
-            })
-        }));
-        state = folded.map_err(|_| LoadError::Panicked)??;
-        version = last_version;
-        if page.len() < READ_PAGE {
-            break;
-        }
-    }
-    Ok((state, version))
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum LoadError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("an event of the stream could not be decoded: {0}")]
-    Codec(String),
-    #[error("the aggregate panicked while applying its stream")]
-    Panicked,
-}
-
 /// The aggregate's in-memory state and the logic to run a command; no actix in here, so the
 /// actor wrapper stays thin.
 pub(crate) struct AggregateCore<A: Aggregate> {
@@ -116,7 +63,7 @@ impl<A: Aggregate> AggregateCore<A> {
         let started = std::time::Instant::now();
         let codec = EventCodec::default();
         let (state, version) = load_state::<A>(store.as_ref(), &stream, &codec, None).await?;
-        crate::telemetry::rehydrated(A::TYPE, started.elapsed());
+        crate::metrics::rehydrated(A::TYPE, started.elapsed());
         tracing::debug!(%stream, version, "aggregate loaded");
         Ok(Self { stream, store, codec, config, state, version, snapshot_version: version, unusable: false })
     }
@@ -338,7 +285,7 @@ impl<A: Aggregate> Handler<Execute<A>> for AggregateActor<A> {
                 async move {
                     let started = std::time::Instant::now();
                     let result = core.execute(message).await;
-                    crate::telemetry::command_handled(A::TYPE, &result, started.elapsed());
+                    crate::metrics::command_handled(A::TYPE, &result, started.elapsed());
                     (core, result)
                 }
                 .instrument(span)

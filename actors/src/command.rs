@@ -3,10 +3,10 @@
 use actix::Message;
 use uuid::Uuid;
 
-use crate::actor::LoadError;
 use crate::aggregate::Aggregate;
 use crate::codec::CodecError;
 use crate::event::{CommandContext, RecordedEvent, Version};
+use crate::load::LoadError;
 use crate::store::{Conflict, StoreError};
 
 /// A command for one aggregate instance.

@@ -1,27 +1,25 @@
-//! Wiring: the registries of every aggregate type, the subscribers, and the command bus that
-//! process managers and the application send commands through.
+//! Wiring: the registries of every aggregate type, the subscribers and the command bus, built
+//! by a [`RuntimeBuilder`] and stopped together.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use uuid::Uuid;
 
-use crate::actor::{load_state, AggregateConfig, LoadError};
+use crate::actor::AggregateConfig;
 use crate::aggregate::Aggregate;
-use crate::codec::EventCodec;
-use crate::command::{CommandError, Execute, Executed, Inspect, InspectError};
-use crate::event::{CommandContext, Position, StreamId, Version};
-use crate::projection::{
-    EventHandler, ProcessManager, Projections, ReactorSubscriber, ReadModel, ReadModelHandle, RetryPolicy, SubscriberKind, WaitFor,
+use crate::bus::{CommandBus, Registries};
+use crate::event::{Position, Version};
+use crate::load::LoadError;
+use crate::registry::{GetRegistryStats, Registry, RegistryStats, StopRegistry};
+use crate::store::{EventStore, LocalFlush, SledStore};
+use crate::subscriber::{
+    EventHandler, ProcessManager, ReactionSubscriber, ReadModel, ReadModelHandle, RetryPolicy, SubscriberKind, Subscribers, WaitFor,
     WaitTimeout,
 };
-use crate::registry::{Dispatch, GetRegistryStats, Registry, RegistryStats, StopRegistry};
-use crate::store::{EventStore, LocalFlush, SledStore};
 
-type Registries = HashMap<TypeId, Box<dyn Any + Send + Sync>>;
 type StartRegistry =
     Box<dyn FnOnce(Arc<dyn EventStore>, Arc<[ArbiterHandle]>) -> (TypeId, Box<dyn Any + Send + Sync>, Recipient<StopRegistry>)>;
 
@@ -41,7 +39,7 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Projection(#[from] crate::projection::ProjectionError),
+    Projection(#[from] crate::subscriber::SubscriberError),
     #[error("a subscriber named {0:?} is registered twice")]
     DuplicateName(String),
 }
@@ -166,7 +164,7 @@ impl RuntimeBuilder {
         let handles: Arc<[ArbiterHandle]> = all[..self.workers].into();
         let subscriber_handles: Arc<[ArbiterHandle]> =
             if self.subscriber_workers == 0 { handles.clone() } else { all[self.workers..].into() };
-        let projections = Projections::new(self.store.clone(), self.local.clone(), self.retry.clone(), subscriber_handles)?;
+        let subscribers = Subscribers::new(self.store.clone(), self.local.clone(), self.retry.clone(), subscriber_handles)?;
         let mut registries = Registries::new();
         let mut stops = Vec::new();
         for start in self.registries.drain(..) {
@@ -174,29 +172,29 @@ impl RuntimeBuilder {
             registries.insert(type_id, address);
             stops.push(stop);
         }
-        let bus = CommandBus { registries: Arc::new(registries) };
+        let bus = CommandBus::new(Arc::new(registries), self.store.clone());
         for (name, model) in self.read_models.drain(..) {
-            let (tree, generation) = projections.open_read_model(&name)?;
-            projections.add_read_model(&name, model, tree, generation);
+            let (tree, generation) = subscribers.open_read_model(&name)?;
+            subscribers.add_read_model(&name, model, tree, generation);
         }
         for (name, spec, start) in self.reactors.drain(..) {
             let (kind, reaction) = match spec {
-                ReactorSpec::Effect(handler) => (SubscriberKind::Handler, crate::projection::Reaction::Effect(handler, bus.clone())),
+                ReactorSpec::Effect(handler) => (SubscriberKind::Handler, crate::subscriber::Reaction::Effect(handler, bus.clone())),
                 ReactorSpec::Process(manager) => {
-                    (SubscriberKind::ProcessManager, crate::projection::Reaction::Process(manager, bus.clone()))
+                    (SubscriberKind::ProcessManager, crate::subscriber::Reaction::Process(manager, bus.clone()))
                 }
             };
-            let subscriber = ReactorSubscriber::new(name.clone(), reaction, reactor_tree.clone(), self.local_flush.clone());
+            let subscriber = ReactionSubscriber::new(name.clone(), reaction, reactor_tree.clone(), self.local_flush.clone());
             if self.reactions_start_at_head {
                 subscriber.start_at(head)?;
             } else if start == StartFrom::Now {
                 subscriber.start_at_if_new(head)?;
             }
-            projections.add(&name, kind, Box::new(subscriber));
+            subscribers.add(&name, kind, Box::new(subscriber));
         }
         let inner = RuntimeInner {
             store: self.store,
-            projections,
+            subscribers,
             bus,
             stops,
             arbiters: parking_lot::Mutex::new(std::mem::take(&mut self.arbiters)),
@@ -205,53 +203,9 @@ impl RuntimeBuilder {
     }
 }
 
-/// Sends commands to aggregates by type and id. Cheap to clone.
-#[derive(Clone)]
-pub struct CommandBus {
-    registries: Arc<Registries>,
-}
-
-impl CommandBus {
-    pub async fn execute<A: Aggregate>(&self, execute: Execute<A>) -> Result<Executed<A>, CommandError<A::Error>> {
-        let registry = self.registry::<A>().ok_or(CommandError::Unavailable)?;
-        registry.send(Dispatch(execute)).await.unwrap_or(Err(CommandError::Unavailable))
-    }
-
-    /// Sends `command` to aggregate `id` with no version check.
-    pub async fn send<A: Aggregate>(
-        &self,
-        id: Uuid,
-        command: A::Command,
-        context: CommandContext,
-    ) -> Result<Executed<A>, CommandError<A::Error>> {
-        self.execute(Execute::new(id, command, context)).await
-    }
-
-    /// Runs `read` on the current state and version of aggregate `id` inside its live actor,
-    /// started on demand as for a command (the default state at version 0 when the stream is
-    /// empty). Cheaper than [`Runtime::state_at`] for a live actor, which replays nothing, and as
-    /// current on one node: an actor applies exactly what it committed. With `at_least`, an actor
-    /// holding an older version reloads first, so a reaction that passes its event's version never
-    /// reads a state from before that event.
-    pub async fn inspect<A: Aggregate, R: Send + 'static>(
-        &self,
-        id: Uuid,
-        at_least: Version,
-        read: impl FnOnce(&A::State, Version) -> R + Send + 'static,
-    ) -> Result<R, InspectError> {
-        let registry = self.registry::<A>().ok_or(InspectError::Unavailable)?;
-        let inspect = Inspect { aggregate_id: id, at_least, read: Box::new(read) };
-        registry.send(inspect).await.unwrap_or(Err(InspectError::Unavailable))
-    }
-
-    fn registry<A: Aggregate>(&self) -> Option<&Addr<Registry<A>>> {
-        self.registries.get(&TypeId::of::<A>())?.downcast_ref::<Addr<Registry<A>>>()
-    }
-}
-
 struct RuntimeInner {
     store: Arc<dyn EventStore>,
-    projections: Projections,
+    subscribers: Subscribers,
     bus: CommandBus,
     stops: Vec<Recipient<StopRegistry>>,
     arbiters: parking_lot::Mutex<Vec<Arbiter>>,
@@ -281,40 +235,24 @@ impl Runtime {
         &self.inner.bus
     }
 
-    pub fn projections(&self) -> &Projections {
-        &self.inner.projections
+    pub fn subscribers(&self) -> &Subscribers {
+        &self.inner.subscribers
     }
 
     /// The query handle of a read model registered with [`RuntimeBuilder::read_model`].
     pub fn read_model(&self, name: &str) -> Option<ReadModelHandle> {
-        self.inner.projections.read_model(name)
-    }
-
-    pub async fn execute<A: Aggregate>(&self, execute: Execute<A>) -> Result<Executed<A>, CommandError<A::Error>> {
-        self.inner.bus.execute(execute).await
-    }
-
-    pub async fn send<A: Aggregate>(
-        &self,
-        id: Uuid,
-        command: A::Command,
-        context: CommandContext,
-    ) -> Result<Executed<A>, CommandError<A::Error>> {
-        self.inner.bus.send(id, command, context).await
+        self.inner.subscribers.read_model(name)
     }
 
     /// Waits until the read models have applied `position` (read your own writes).
     pub async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), WaitTimeout> {
-        self.inner.projections.wait_for(position, timeout, WaitFor::ReadModels).await
+        self.inner.subscribers.wait_for(position, timeout, WaitFor::ReadModels).await
     }
 
     /// Time travel: the state of aggregate `id` after `version` (default: the latest), replayed
-    /// from the store; `None` when the stream has no events.
+    /// from the store; `None` when the stream has no events. See [`CommandBus::state_at`].
     pub async fn state_at<A: Aggregate>(&self, id: Uuid, version: Option<Version>) -> Result<Option<(A::State, Version)>, LoadError> {
-        let stream = StreamId::new(A::TYPE, id);
-        let codec = EventCodec::<A::Event>::default();
-        let (state, version) = load_state::<A>(self.inner.store.as_ref(), &stream, &codec, version).await?;
-        Ok((version > 0).then_some((state, version)))
+        self.inner.bus.state_at::<A>(id, version).await
     }
 
     /// Live actors and passivations of one aggregate type.
@@ -324,7 +262,7 @@ impl Runtime {
 
     /// Stops subscribers, aggregate actors and worker threads. Commands sent afterwards fail.
     pub async fn shutdown(&self) {
-        self.inner.projections.stop_all();
+        self.inner.subscribers.stop_all();
         for stop in &self.inner.stops {
             let _ = stop.send(StopRegistry).await;
         }

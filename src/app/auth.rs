@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::AppError;
 
-/// The caller of a request is the viewer the read models filter for.
-pub use crate::projections::Viewer as Caller;
+/// The caller of a request is the caller the read models filter for.
+pub use crate::read_models::Caller;
 
 impl Caller {
     pub fn member_id(self) -> Option<Uuid> {

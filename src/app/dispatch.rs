@@ -52,7 +52,7 @@ impl App {
         // Kept to rank a version conflict: see `outranking_refusal`.
         let retained = expected.is_some().then(|| command.clone());
         let execute = Execute::<A>::new(id, command, context).expecting(expected);
-        match tokio::time::timeout(self.command_timeout(), self.runtime.execute(execute)).await {
+        match tokio::time::timeout(self.command_timeout(), self.runtime.commands().execute(execute)).await {
             Ok(Err(CommandError::Conflict(conflict))) => {
                 let outranking = match retained {
                     Some(command) => self.outranking_refusal::<A>(id, command).await,

@@ -50,7 +50,7 @@ impl App {
     where
         A::Error: Refusal,
     {
-        match tokio::time::timeout(self.command_timeout(), self.runtime.execute(Execute::<A>::new(id, command, context))).await {
+        match tokio::time::timeout(self.command_timeout(), self.runtime.commands().execute(Execute::<A>::new(id, command, context))).await {
             Ok(Ok(executed)) => Ok(Repaired::Committed(executed.events)),
             Ok(Err(CommandError::Rejected(refusal))) => Ok(Repaired::Refused(refusal.to_string())),
             Ok(Err(error)) => Err(AppError::from(error)),

@@ -67,8 +67,8 @@ pub(crate) use command_from_structs;
 /// Test helpers shared by the aggregates' tests.
 #[cfg(test)]
 pub(crate) mod testing {
-    use actors::codec::{decode_bytes, encode_bytes};
     use actors::DomainEvent;
+    use actors::{decode_bytes, encode_bytes};
     use chrono::{DateTime, Utc};
 
     /// A fixed instant, `minute` minutes after a reference time.

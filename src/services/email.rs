@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use actors::{CommandBus, EventHandler, ProjectionError, RecordedEvent};
+use actors::{CommandBus, EventHandler, RecordedEvent, SubscriberError};
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -46,9 +46,9 @@ impl EmailNotifier {
         Self { mailer }
     }
 
-    async fn send(&self, message: EmailMessage) -> Result<(), ProjectionError> {
+    async fn send(&self, message: EmailMessage) -> Result<(), SubscriberError> {
         tracing::info!(message_id = %message.message_id, subject = %message.subject, "sending e-mail");
-        self.mailer.send(message).await.map_err(ProjectionError::failed)
+        self.mailer.send(message).await.map_err(SubscriberError::failed)
     }
 }
 
@@ -63,7 +63,7 @@ impl EventHandler for EmailNotifier {
         event.stream.aggregate_id
     }
 
-    async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
+    async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
         let Some(booking_event) = decode::<Booking>(event)? else { return Ok(()) };
         match booking_event {
             BookingEvent::BookingConfirmed { .. } => {
@@ -82,7 +82,7 @@ impl EventHandler for EmailNotifier {
 }
 
 /// The facts of the booking whose `event` this is, read at least as of that event.
-async fn facts(event: &RecordedEvent, commands: &CommandBus) -> Result<Facts, ProjectionError> {
+async fn facts(event: &RecordedEvent, commands: &CommandBus) -> Result<Facts, SubscriberError> {
     let booking_id = event.stream.aggregate_id;
     let booking = inspect::<Booking, _>(commands, booking_id, event.version, Clone::clone).await?;
     let booking = booking.ok_or_else(|| missing("booking", booking_id))?;
@@ -92,12 +92,12 @@ async fn facts(event: &RecordedEvent, commands: &CommandBus) -> Result<Facts, Pr
     Ok(Facts { booking, learner, course_title: title.ok_or_else(|| missing("course", course_id))? })
 }
 
-async fn member(commands: &CommandBus, id: Uuid) -> Result<MemberState, ProjectionError> {
+async fn member(commands: &CommandBus, id: Uuid) -> Result<MemberState, SubscriberError> {
     inspect::<Member, _>(commands, id, 0, Clone::clone).await?.ok_or_else(|| missing("member", id))
 }
 
-fn missing(aggregate: &'static str, id: Uuid) -> ProjectionError {
-    ProjectionError::failed(EmailError::Missing { aggregate, id })
+fn missing(aggregate: &'static str, id: Uuid) -> SubscriberError {
+    SubscriberError::failed(EmailError::Missing { aggregate, id })
 }
 
 /// One message per (event, recipient role). Bodies use `\n`; the formatter turns it into CRLF.

@@ -70,6 +70,6 @@ pub struct ServiceDeps {
 pub fn register(builder: RuntimeBuilder, deps: ServiceDeps) -> RuntimeBuilder {
     builder
         .process_manager(BOOKING_FLOW, BookingFlow, StartFrom::Beginning)
-        .handler(PAYMENTS, Payments::new(deps.store.clone(), deps.gateway), StartFrom::Now)
+        .handler(PAYMENTS, Payments::new(deps.gateway), StartFrom::Now)
         .handler(EMAIL, EmailNotifier::new(deps.mailer), StartFrom::Now)
 }

@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use actors::{CommandBus, CommandContext, EventHandler, EventStore, Executed, ProjectionError, RecordedEvent};
+use actors::{CommandBus, CommandContext, EventHandler, Executed, RecordedEvent, SubscriberError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -118,17 +118,16 @@ impl PaymentGateway for SimulatedGateway {
 
 /// The `payments` side-effect handler.
 pub struct Payments {
-    store: Arc<dyn EventStore>,
     gateway: Arc<dyn PaymentGateway>,
 }
 
 impl Payments {
-    pub fn new(store: Arc<dyn EventStore>, gateway: Arc<dyn PaymentGateway>) -> Self {
-        Self { store, gateway }
+    pub fn new(gateway: Arc<dyn PaymentGateway>) -> Self {
+        Self { gateway }
     }
 
     /// Charges a booking that holds a seat, unless an outcome is recorded or it moved on.
-    async fn charge(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
+    async fn charge(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
         let booking_id = event.stream.aggregate_id;
         // Read in the live actors: a stale payment at worst asks the provider again, which
         // charges a booking once, and the booking is read at least as of this very event.
@@ -150,7 +149,7 @@ impl Payments {
             .gateway
             .charge(booking_id, booking.price_cents, &booking.currency, &booking.payment_method)
             .await
-            .map_err(ProjectionError::failed)?;
+            .map_err(SubscriberError::failed)?;
         tracing::info!(%booking_id, ?outcome, "charged");
         let (amount_cents, currency, payment_method, at) =
             (booking.price_cents, booking.currency, booking.payment_method, event.recorded_at);
@@ -168,13 +167,13 @@ impl Payments {
 
     /// Refunds the payment of a cancelled booking if it is captured. Runs on the booking's
     /// cancellation and on the payment's capture, so whichever of the two comes last finds both.
-    async fn refund_if_owed(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
+    async fn refund_if_owed(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
         let booking_id = event.stream.aggregate_id;
-        let booking = load::<Booking>(self.store.as_ref(), booking_id).await?;
+        let booking = load::<Booking>(commands, booking_id).await?;
         if booking.map(|booking| booking.status) != Some(BookingStatus::Cancelled) {
             return Ok(());
         }
-        let Some(payment) = load::<Payment>(self.store.as_ref(), booking_id).await? else {
+        let Some(payment) = load::<Payment>(commands, booking_id).await? else {
             return Ok(());
         };
         if payment.status != PaymentStatus::Captured {
@@ -199,10 +198,10 @@ pub async fn refund_captured(
     payment: &PaymentState,
     at: DateTime<Utc>,
     context: CommandContext,
-) -> Result<Result<Executed<Payment>, PaymentError>, ProjectionError> {
+) -> Result<Result<Executed<Payment>, PaymentError>, SubscriberError> {
     let reference = payment.capture_reference.as_deref().unwrap_or_default();
     let refund_reference =
-        gateway.refund(booking_id, reference, payment.amount_cents, &payment.currency).await.map_err(ProjectionError::failed)?;
+        gateway.refund(booking_id, reference, payment.amount_cents, &payment.currency).await.map_err(SubscriberError::failed)?;
     tracing::info!(%booking_id, %refund_reference, "refunded");
     let record = RefundPayment { provider_reference: refund_reference, at };
     send::<Payment>(commands, booking_id, record.into(), context).await
@@ -220,7 +219,7 @@ impl EventHandler for Payments {
         event.stream.aggregate_id
     }
 
-    async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
+    async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
         match decode::<Booking>(event)? {
             Some(BookingEvent::BookingSeatReserved { .. }) => return self.charge(event, commands).await,
             Some(BookingEvent::BookingCancelled { .. }) => return self.refund_if_owed(event, commands).await,

@@ -140,7 +140,7 @@ async fn it_should_never_give_more_seats_than_the_capacity() {
         let (runtime, booking_id) = (runtime.clone(), Uuid::new_v4());
         async move {
             let request = request(learner, course, teacher, "tok_visa");
-            runtime.send::<Booking>(booking_id, request, CommandContext::new_request()).await.expect("requested");
+            runtime.commands().send::<Booking>(booking_id, request, CommandContext::new_request()).await.expect("requested");
             booking_id
         }
     });

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use actors::actor::load_state;
-use actors::codec::encode_bytes;
+use actors::encode_bytes;
+use actors::load_state;
 use actors::{
     Aggregate, AggregateConfig, CommandContext, EventCodec, EventStore, ExpectedVersion, Runtime, SledStore, SledStoreConfig, Snapshot,
     StreamId,
@@ -81,7 +81,7 @@ async fn cold_command(store: &Arc<dyn EventStore>, id: Uuid) -> f64 {
     let runtime =
         Runtime::builder(store.clone(), local).aggregate::<Account>(AggregateConfig::default()).start().await.expect("start the runtime");
     let started = Instant::now();
-    runtime.send::<Account>(id, deposit(), CommandContext::new_request()).await.expect("command accepted");
+    runtime.commands().send::<Account>(id, deposit(), CommandContext::new_request()).await.expect("command accepted");
     let took = ms(started.elapsed());
     runtime.shutdown().await;
     took

@@ -10,9 +10,9 @@ use uuid::Uuid;
 use crate::aggregate::Aggregate;
 use crate::command::{CommandError, Executed};
 use crate::event::{CommandContext, RecordedEvent};
-use crate::projection::WaitFor;
 use crate::runtime::{Runtime, RuntimeBuilder};
 use crate::store::{EventStore, SledStore, SledStoreConfig};
+use crate::subscriber::WaitFor;
 
 type Setup = Arc<dyn Fn(RuntimeBuilder) -> RuntimeBuilder>;
 
@@ -67,7 +67,7 @@ impl TestRuntime {
 
     /// Sends a command as a fresh request.
     pub async fn send<A: Aggregate>(&self, id: Uuid, command: A::Command) -> Result<Executed<A>, CommandError<A::Error>> {
-        self.runtime().send::<A>(id, command, CommandContext::new_request()).await
+        self.runtime().commands().send::<A>(id, command, CommandContext::new_request()).await
     }
 
     /// Waits until every subscriber (read models, process managers, handlers) has applied the
@@ -77,7 +77,7 @@ impl TestRuntime {
         loop {
             let head = self.store().head().await.expect("read the head");
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if let Err(timeout) = self.runtime().projections().wait_for(head, left, WaitFor::All).await {
+            if let Err(timeout) = self.runtime().subscribers().wait_for(head, left, WaitFor::All).await {
                 panic!("the runtime did not settle: {timeout}");
             }
             if self.store().head().await.expect("read the head") == head {

@@ -21,10 +21,10 @@ async fn a_stream_that_failed_to_load_is_loaded_afresh_by_the_next_command() {
     let runtime = Runtime::builder(store.clone(), local).aggregate::<Account>(AggregateConfig::default()).start().await.expect("a runtime");
     let id = Uuid::new_v4();
     store.failing_reads.store(true, Ordering::SeqCst);
-    let failed = runtime.send::<Account>(id, open("ada"), CommandContext::new_request()).await;
+    let failed = runtime.commands().send::<Account>(id, open("ada"), CommandContext::new_request()).await;
     assert!(matches!(failed, Err(CommandError::Store(_))), "{failed:?}");
     store.failing_reads.store(false, Ordering::SeqCst);
-    let opened = runtime.send::<Account>(id, open("ada"), CommandContext::new_request()).await;
+    let opened = runtime.commands().send::<Account>(id, open("ada"), CommandContext::new_request()).await;
     assert!(matches!(opened, Ok(ref executed) if executed.version == 1), "{opened:?}");
     runtime.shutdown().await;
 }

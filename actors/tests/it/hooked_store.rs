@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use actors::store::CommittedBatch;
+use actors::CommittedBatch;
 use actors::{
     Appended, CommandContext, Conflict, EventStore, ExpectedVersion, InMemoryStore, NewEvent, Position, RecordedEvent, Snapshot,
     StoreError, StreamId, Version,
@@ -13,12 +13,23 @@ use uuid::Uuid;
 
 /// An in-memory store with switches: stream reads fail while `failing_reads` is set, and
 /// `head` yields to other tasks once before answering while `yielding_head` is set (so two
-/// calls of one task interleave there).
+/// calls of one task interleave there), and `read_all` waits while `holding_reads` is set,
+/// until [`HookedStore::release_reads`].
 #[derive(Default)]
 pub struct HookedStore {
     inner: InMemoryStore,
     pub failing_reads: AtomicBool,
     pub yielding_head: AtomicBool,
+    pub holding_reads: AtomicBool,
+    reads_released: tokio::sync::Notify,
+}
+
+impl HookedStore {
+    /// Lets every `read_all` held by `holding_reads` go on, and the later ones too.
+    pub fn release_reads(&self) {
+        self.holding_reads.store(false, Ordering::SeqCst);
+        self.reads_released.notify_waiters();
+    }
 }
 
 #[async_trait]
@@ -53,6 +64,14 @@ impl EventStore for HookedStore {
     }
 
     async fn read_all(&self, from_position: Position, limit: usize, types: Option<&[String]>) -> Result<Vec<RecordedEvent>, StoreError> {
+        while self.holding_reads.load(Ordering::SeqCst) {
+            // Created before the check, so a release in between is not missed.
+            let released = self.reads_released.notified();
+            if !self.holding_reads.load(Ordering::SeqCst) {
+                break;
+            }
+            released.await;
+        }
         self.inner.read_all(from_position, limit, types).await
     }
 

@@ -48,7 +48,7 @@ async fn two_clients_racing_on_one_aggregate_are_serialized_without_lost_updates
             let runtime = runtime.clone();
             actix_rt::spawn(async move {
                 for _ in 0..50 {
-                    runtime.send::<Account>(id, deposit(1), request()).await.unwrap();
+                    runtime.commands().send::<Account>(id, deposit(1), request()).await.unwrap();
                 }
             })
         })
@@ -80,10 +80,10 @@ async fn a_command_naming_a_stale_version_gets_the_conflict_back() {
     test.send::<Account>(id, open("ada")).await.unwrap();
     test.send::<Account>(id, deposit(1)).await.unwrap();
     let stale = Execute::<Account>::new(id, deposit(1), request()).expecting(Some(1));
-    let error = test.runtime().execute(stale).await.unwrap_err();
+    let error = test.runtime().commands().execute(stale).await.unwrap_err();
     assert!(matches!(error, CommandError::Conflict(conflict) if conflict.actual == 2));
     let current = Execute::<Account>::new(id, deposit(1), request()).expecting(Some(2));
-    assert_eq!(test.runtime().execute(current).await.unwrap().version, 3);
+    assert_eq!(test.runtime().commands().execute(current).await.unwrap().version, 3);
 }
 
 #[actix_rt::test]
@@ -91,8 +91,8 @@ async fn the_same_command_id_sent_twice_commits_once() {
     let test = TestRuntime::start(with_accounts(AggregateConfig::default())).await;
     let id = Uuid::new_v4();
     let context = request();
-    let first = test.runtime().send::<Account>(id, open("ada"), context.clone()).await.unwrap();
-    let second = test.runtime().send::<Account>(id, open("ada"), context).await.unwrap();
+    let first = test.runtime().commands().send::<Account>(id, open("ada"), context.clone()).await.unwrap();
+    let second = test.runtime().commands().send::<Account>(id, open("ada"), context).await.unwrap();
     assert!(second.already_committed);
     assert_eq!(first.events, second.events);
     assert_eq!(test.events().await.len(), 1);
@@ -104,9 +104,9 @@ async fn a_repeated_command_the_domain_would_accept_again_is_answered_from_its_f
     let id = Uuid::new_v4();
     test.send::<Account>(id, open("ada")).await.unwrap();
     let context = request();
-    let first = test.runtime().send::<Account>(id, deposit(5), context.clone()).await.unwrap();
+    let first = test.runtime().commands().send::<Account>(id, deposit(5), context.clone()).await.unwrap();
     // A deposit is never refused: only the store can tell that this one was made already.
-    let second = test.runtime().send::<Account>(id, deposit(5), context).await.unwrap();
+    let second = test.runtime().commands().send::<Account>(id, deposit(5), context).await.unwrap();
     assert!(second.already_committed);
     assert_eq!(first.events, second.events);
     assert_eq!((second.version, second.state.balance), (2, 5));
@@ -120,8 +120,9 @@ async fn a_repeated_command_naming_the_version_it_was_decided_at_is_answered_not
     let id = Uuid::new_v4();
     test.send::<Account>(id, open("ada")).await.unwrap();
     let context = request();
-    let first = test.runtime().execute(Execute::<Account>::new(id, deposit(2), context.clone()).expecting(Some(1))).await.unwrap();
-    let again = test.runtime().execute(Execute::<Account>::new(id, deposit(2), context).expecting(Some(1))).await.unwrap();
+    let first =
+        test.runtime().commands().execute(Execute::<Account>::new(id, deposit(2), context.clone()).expecting(Some(1))).await.unwrap();
+    let again = test.runtime().commands().execute(Execute::<Account>::new(id, deposit(2), context).expecting(Some(1))).await.unwrap();
     assert!(again.already_committed);
     assert_eq!((first.events, again.version), (again.events, 2));
 }

@@ -10,10 +10,10 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use super::{ProjectorState, Subscriber};
+use super::{Subscriber, SubscriberState};
 use crate::event::{Position, RecordedEvent};
-use crate::projection::hub::ParkedError;
 use crate::store::{CommittedBatch, EventStore};
+use crate::subscriber::running::ParkedError;
 
 const CATCH_UP_PAGE: usize = 1_000;
 
@@ -35,7 +35,7 @@ impl Default for RetryPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Progress {
     pub position: Position,
-    pub state: ProjectorState,
+    pub state: SubscriberState,
 }
 
 /// What an operator can ask of a running subscriber.
@@ -55,7 +55,7 @@ pub(crate) struct DriverSetup {
     pub parked: sled::Tree,
     pub parked_prefix: Vec<u8>,
     /// The state shown while catching up (`Rebuilding` for a rebuild's copy).
-    pub catching_up_as: ProjectorState,
+    pub catching_up_as: SubscriberState,
     /// Told once the subscriber has caught up with the head.
     pub on_live: Option<oneshot::Sender<()>>,
     pub control: mpsc::Receiver<Control>,
@@ -67,16 +67,16 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
         Ok(position) => position,
         Err(error) => {
             tracing::error!(subscriber = %setup.name, %error, "cannot read checkpoint; subscriber stopped");
-            publish(&setup, 0, ProjectorState::Stopped);
+            publish(&setup, 0, SubscriberState::Stopped);
             return;
         }
     };
     publish(&setup, position, setup.catching_up_as);
     let shown_as = setup.catching_up_as;
     if catch_up(subscriber.as_mut(), &mut setup, &mut position, shown_as).await.is_err() {
-        return publish(&setup, position, ProjectorState::Stopped);
+        return publish(&setup, position, SubscriberState::Stopped);
     }
-    publish(&setup, position, ProjectorState::Live);
+    publish(&setup, position, SubscriberState::Live);
     if let Some(on_live) = setup.on_live.take() {
         let _ = on_live.send(());
     }
@@ -94,20 +94,20 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
                 Some(events) if events.is_empty() => Ok(()),
                 Some(events) => apply(subscriber.as_mut(), &setup, &events, &mut position).await,
                 // A hole, or a lagging receiver: read from the store.
-                None => catch_up(subscriber.as_mut(), &mut setup, &mut position, ProjectorState::Live).await,
+                None => catch_up(subscriber.as_mut(), &mut setup, &mut position, SubscriberState::Live).await,
             },
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::debug!(subscriber = %setup.name, missed, "live feed lagged; reading from the store");
-                catch_up(subscriber.as_mut(), &mut setup, &mut position, ProjectorState::Live).await
+                catch_up(subscriber.as_mut(), &mut setup, &mut position, SubscriberState::Live).await
             }
             Err(broadcast::error::RecvError::Closed) => break,
         };
         if outcome.is_err() {
             break;
         }
-        publish(&setup, position, ProjectorState::Live);
+        publish(&setup, position, SubscriberState::Live);
     }
-    publish(&setup, position, ProjectorState::Stopped);
+    publish(&setup, position, SubscriberState::Stopped);
 }
 
 /// The events after `position` in `first` and in every batch already waiting behind it (up to
@@ -144,9 +144,18 @@ fn extend_contiguous(events: &mut Vec<RecordedEvent>, batch: &[RecordedEvent], p
     true
 }
 
-fn publish(setup: &DriverSetup, position: Position, state: ProjectorState) {
-    crate::telemetry::subscriber_position(&setup.name, position);
+fn publish(setup: &DriverSetup, position: Position, state: SubscriberState) {
+    crate::metrics::subscriber_position(&setup.name, position);
     setup.progress.send_replace(Progress { position, state });
+}
+
+/// Why a subscriber's loop ends before its stop is asked for, or because it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stopped {
+    /// The runtime asked it to stop (shutdown, or a rebuild's swap).
+    Asked,
+    /// Its local storage failed: it can no longer record what it parks or skips.
+    LocalStorage,
 }
 
 /// Reads from the store until the subscriber has applied the head. `Err` means stop.
@@ -154,11 +163,11 @@ async fn catch_up(
     subscriber: &mut dyn Subscriber,
     setup: &mut DriverSetup,
     position: &mut Position,
-    shown_as: ProjectorState,
-) -> Result<(), ()> {
+    shown_as: SubscriberState,
+) -> Result<(), Stopped> {
     loop {
         if *setup.stop.borrow() {
-            return Err(());
+            return Err(Stopped::Asked);
         }
         let page = match setup.store.read_all(*position + 1, CATCH_UP_PAGE, None).await {
             Ok(page) => page,
@@ -182,7 +191,12 @@ async fn catch_up(
 
 /// Applies a batch; on failure applies its events one by one with retries, parking those that
 /// keep failing, so one bad event neither blocks the subscriber nor disappears silently.
-async fn apply(subscriber: &mut dyn Subscriber, setup: &DriverSetup, events: &[RecordedEvent], position: &mut Position) -> Result<(), ()> {
+async fn apply(
+    subscriber: &mut dyn Subscriber,
+    setup: &DriverSetup,
+    events: &[RecordedEvent],
+    position: &mut Position,
+) -> Result<(), Stopped> {
     let span = tracing::debug_span!("project", subscriber = %setup.name, from = events[0].position, count = events.len());
     let batch_error = match subscriber.handle(events).instrument(span).await {
         Ok(()) => {
@@ -203,7 +217,7 @@ async fn apply(subscriber: &mut dyn Subscriber, setup: &DriverSetup, events: &[R
         let mut failures = 0;
         loop {
             if *setup.stop.borrow() {
-                return Err(());
+                return Err(Stopped::Asked);
             }
             let outcome = match carried.take() {
                 Some(error) => Err(error),
@@ -213,10 +227,10 @@ async fn apply(subscriber: &mut dyn Subscriber, setup: &DriverSetup, events: &[R
             failures += 1;
             if failures > setup.retry.max_retries {
                 parked::park(subscriber, setup, event, &error)?;
-                crate::telemetry::subscriber_parked(&setup.name);
+                crate::metrics::subscriber_parked(&setup.name);
                 break;
             }
-            crate::telemetry::subscriber_retried(&setup.name);
+            crate::metrics::subscriber_retried(&setup.name);
             tracing::warn!(subscriber = %setup.name, %error, position = event.position, failures, "retrying event");
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(setup.retry.max_backoff);

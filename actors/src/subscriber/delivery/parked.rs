@@ -1,23 +1,32 @@
 //! The driver's side of dead letters: parking an event that keeps failing, and an operator's
 //! retry, checked and applied here, between two batches, so it never races the subscriber.
 
+use super::Stopped;
 use super::{Control, DriverSetup};
 use crate::codec::encode_bytes;
 use crate::event::{Position, RecordedEvent};
-use crate::projection::hub::{parked_key, ParkedError, ParkedEvent};
-use crate::projection::{ProjectionError, Subscriber};
+use crate::subscriber::running::{parked_key, ParkedError, ParkedEvent};
+use crate::subscriber::{Subscriber, SubscriberError};
 
 /// Records `event` as parked with `error` and moves the subscriber past it. `Err`: stop.
-pub(super) fn park(subscriber: &mut dyn Subscriber, setup: &DriverSetup, event: &RecordedEvent, error: &ProjectionError) -> Result<(), ()> {
+pub(super) fn park(
+    subscriber: &mut dyn Subscriber,
+    setup: &DriverSetup,
+    event: &RecordedEvent,
+    error: &SubscriberError,
+) -> Result<(), Stopped> {
     tracing::error!(subscriber = %setup.name, %error, position = event.position, event_type = %event.event_type, "event parked");
     if record(setup, event, error).is_err() {
         tracing::error!(subscriber = %setup.name, "could not record a parked event; stopping");
-        return Err(());
+        return Err(Stopped::LocalStorage);
     }
-    subscriber.skip(event).map_err(|error| tracing::error!(subscriber = %setup.name, %error, "could not skip a parked event"))
+    subscriber.skip(event).map_err(|error| {
+        tracing::error!(subscriber = %setup.name, %error, "could not skip a parked event; stopping");
+        Stopped::LocalStorage
+    })
 }
 
-fn record(setup: &DriverSetup, event: &RecordedEvent, error: &ProjectionError) -> Result<(), ParkedError> {
+fn record(setup: &DriverSetup, event: &RecordedEvent, error: &SubscriberError) -> Result<(), ParkedError> {
     let parked = ParkedEvent { position: event.position, event_id: event.event_id, error: error.to_string() };
     let bytes = encode_bytes(&parked).map_err(|e| ParkedError::Local(e.to_string()))?;
     setup.parked.insert(parked_key(&setup.parked_prefix, event.position), bytes).map_err(|e| ParkedError::Local(e.to_string()))?;
