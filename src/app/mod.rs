@@ -33,7 +33,7 @@ use crate::domain::email_claim::EmailClaim;
 use crate::domain::member::Member;
 use crate::domain::payment::Payment;
 use crate::projections::{self, ReadModels};
-use crate::services::{self, PaymentGateway, ServiceDeps, SimulatedGateway};
+use crate::services::{self, PaymentGateway, ServiceDeps};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,8 @@ pub enum StartupError {
     ReadModels(#[from] projections::MissingReadModel),
     #[error("the mailer could not be set up: {0}")]
     Mail(#[from] services::MailError),
+    #[error("the payment provider's or the mailer's records could not be opened: {0}")]
+    Records(#[source] actors::StoreError),
     #[error("{0}")]
     Config(String),
 }
@@ -118,11 +120,11 @@ impl App {
             .aggregate::<Booking>(aggregate.clone())
             .aggregate::<Payment>(aggregate);
         let mailer = services::build_mailer(&config.mail, &data_dir)?;
-        let gateway: Arc<dyn PaymentGateway> = Arc::new(SimulatedGateway::new());
+        let gateway = services::build_gateway(&config.payments, store.as_ref()).map_err(StartupError::Records)?;
         let deps = ServiceDeps { store, gateway: gateway.clone(), mailer };
         let builder = projections::register(builder).read_model(flows::NAME, flows::FlowIndex);
         let builder = if options.skip_history_reactions { builder.reactions_start_at_head() } else { builder };
-        let runtime = services::register(builder, deps).start().await?;
+        let runtime = services::register(builder, deps).map_err(StartupError::Records)?.start().await?;
         let read_models = ReadModels::from_runtime(&runtime)?;
 
         let secrets =
@@ -163,6 +165,11 @@ impl App {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The payment provider the `payments` handler charges and refunds through.
+    pub fn gateway(&self) -> &Arc<dyn PaymentGateway> {
+        &self.gateway
     }
 
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, AppError> {

@@ -6,6 +6,7 @@ mod inputs;
 mod log;
 mod market;
 mod payloads;
+mod provider;
 
 pub use catalogue::{CourseConnection, CourseObject, MemberObject};
 pub use enums::{AggregateType, BookingStatusValue, CourseStatusValue, PaymentStatusValue, ProjectionKind, ProjectionStateValue};
@@ -14,6 +15,7 @@ pub(crate) use log::event_data;
 pub use log::{ParkedEventObject, ProjectionStatusObject, RecordedEventObject, StreamObject};
 pub use market::{BookingConnection, BookingObject, PaymentObject, StatsObject};
 pub use payloads::{AuthPayload, BookingPayload, CoursePayload, MemberPayload};
+pub use provider::ProviderEntryObject;
 
 use chrono::{DateTime, Utc};
 use juniper::GraphQLObject;
