@@ -51,7 +51,7 @@ use std::sync::Arc;
 use actors::{EventStore, RuntimeBuilder, StartFrom, StoreError};
 
 pub use booking_flow::{BookingFlow, BOOKING_FLOW};
-pub use email::{EmailError, EmailNotifier, EMAIL};
+pub use email::{EmailError, EmailNotifier, EMAIL, SENT_TABLE};
 pub use mailer::{build_mailer, EmailMessage, MailConfig, MailError, MailKind, Mailer, OutboxMailer, Recipient, SmtpMailer};
 pub use payments::{
     build_gateway, ChargeOutcome, ChargeRequest, EntryKind, GatewayError, PaymentGateway, Payments, PaymentsConfig, ProviderEntry,
@@ -69,10 +69,11 @@ pub struct ServiceDeps {
 
 /// Registers the choreography's process manager and handlers. The aggregates they send commands
 /// to or read in their actors (member, course, booking, payment) must be registered on the same
-/// builder.
+/// builder. Fails when the store cannot open the e-mail handler's records.
 pub fn register(builder: RuntimeBuilder, deps: ServiceDeps) -> Result<RuntimeBuilder, StoreError> {
+    let sent = deps.store.records(SENT_TABLE)?;
     Ok(builder
         .process_manager(BOOKING_FLOW, BookingFlow, StartFrom::Beginning)
         .handler(PAYMENTS, Payments::new(deps.store.clone(), deps.gateway), StartFrom::Now)
-        .handler(EMAIL, EmailNotifier::new(deps.mailer), StartFrom::Now))
+        .handler(EMAIL, EmailNotifier::new(deps.mailer, sent), StartFrom::Now))
 }

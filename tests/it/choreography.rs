@@ -245,3 +245,18 @@ async fn it_should_refund_a_payment_captured_for_a_booking_cancelled_meanwhile()
     assert_eq!((market.charges().await, market.refunds().await), (1, 1));
     assert_eq!(market.seats_taken(course).await, 0);
 }
+
+#[actix_rt::test]
+async fn it_should_send_only_the_missing_message_when_an_event_is_retried() {
+    let market = Market::start().await;
+    let (teacher, learner) = (market.member("teacher").await, market.member("learner").await);
+    let course = market.course(teacher, 3).await;
+    *market.mailer.fail_once_for.lock().expect("not poisoned") = Some("teacher@example.org".to_owned());
+    market.book(learner, course, teacher, "tok_visa").await;
+    market.test.settle().await;
+
+    let mut delivered = market.mailer.delivered_to.lock().expect("not poisoned").clone();
+    delivered.sort_unstable();
+    assert_eq!(delivered, ["learner@example.org", "teacher@example.org"], "the retry sent the teacher's message only");
+    assert_eq!(market.mailer.sent.load(Ordering::SeqCst), 3, "the teacher's message was tried twice");
+}

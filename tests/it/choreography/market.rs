@@ -73,17 +73,29 @@ impl PaymentGateway for TestGateway {
 }
 
 /// Counts what it is asked to send, so a test sees a second send even where the outbox would
-/// overwrite the file.
+/// overwrite the file, and notes to whom it delivered. Fails once for an address a test names.
 pub struct CountingMailer {
     pub outbox: OutboxMailer,
     pub sent: AtomicUsize,
+    pub delivered_to: Mutex<Vec<String>>,
+    pub fail_once_for: Mutex<Option<String>>,
 }
 
 #[async_trait]
 impl Mailer for CountingMailer {
     async fn send(&self, message: EmailMessage) -> Result<(), MailError> {
         self.sent.fetch_add(1, Ordering::SeqCst);
-        self.outbox.send(message).await
+        let failing = {
+            let mut fail = self.fail_once_for.lock().expect("not poisoned");
+            fail.take_if(|address| *address == message.to.email).is_some()
+        };
+        if failing {
+            return Err(MailError::OutboxStopped);
+        }
+        let to = message.to.email.clone();
+        self.outbox.send(message).await?;
+        self.delivered_to.lock().expect("not poisoned").push(to);
+        Ok(())
     }
 }
 
@@ -107,7 +119,12 @@ impl Market {
         let data = tempfile::tempdir().expect("a temporary directory");
         let outbox = OutboxMailer::new(data.path().join("outbox"), "Konnektid <no-reply@konnektid.local>").expect("an outbox");
         let gateway = Arc::new(TestGateway { simulated: Mutex::new(None), charging: Notify::new(), permits: Semaphore::new(permits) });
-        let mailer = Arc::new(CountingMailer { outbox, sent: AtomicUsize::new(0) });
+        let mailer = Arc::new(CountingMailer {
+            outbox,
+            sent: AtomicUsize::new(0),
+            delivered_to: Mutex::new(Vec::new()),
+            fail_once_for: Mutex::new(None),
+        });
         let (store_dir, deps_gateway, deps_mailer) = (data.path().join("store"), gateway.clone(), mailer.clone());
         let test = TestRuntime::start(move |_unused| {
             deps_gateway.close();
