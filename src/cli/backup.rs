@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use actors::{EventStore, Position, ProjectorState, RecordedEvent, SledStore, SubscriberKind};
 
 use super::maintenance::progress;
-use super::{in_use_or, init_logging, load_config, open_store, store_dir, CliError, Common};
+use super::{in_use_or, init_logging, load_config, open_or_create_store, open_store, store_dir, CliError, Common};
 use crate::app::{App, Credentials, OpenOptions, StartupError, CREDENTIALS_TREE};
 use crate::config::Config;
 
@@ -96,7 +96,7 @@ pub fn import(common: &Common, file: &Path) -> Result<(), CliError> {
         eprintln!("konnektid: {} is missing: members will not be able to sign in", credentials_file.display());
         Vec::new()
     };
-    let store = open_store(&config)?;
+    let store = open_or_create_store(&config)?;
     actix_web::rt::System::new().block_on(async move {
         let count = events.len();
         let credentials = Credentials::new(store.database().open_tree(CREDENTIALS_TREE)?);
