@@ -9,7 +9,7 @@
 //! old idempotency key after a restore is applied again) and the generated secrets.
 
 mod credentials;
-mod file;
+pub(super) mod file;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};

@@ -17,6 +17,9 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
+/// The backup file's reader and writer, for tools and tests that handle backups themselves.
+pub use backup::file::{read as read_backup, write_event as write_backup_line, BackupError, Problem as BackupProblem};
+
 #[derive(Parser)]
 #[command(name = "konnektid", version, about = "Konnektid: an event-sourced marketplace for teaching and learning skills")]
 pub struct Cli {

@@ -3,4 +3,5 @@
 mod api;
 mod choreography;
 mod cli;
+mod decoders;
 mod verify;
