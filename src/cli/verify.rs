@@ -108,18 +108,12 @@ async fn replay(store: &dyn EventStore, gateway: &dyn PaymentGateway) -> Result<
         bar.set_position(last.position.min(head));
     }
     bar.finish_and_clear();
-    loop {
-        let seen = usize::try_from(checker.provider_entries_seen()).unwrap_or(usize::MAX);
-        let page = gateway
-            .statement(None, seen, PAGE)
-            .await
-            .map_err(|error| CliError::failed(format!("cannot read the payment provider's statement: {error}")))?;
-        let full = page.len() == PAGE;
-        page.into_iter().for_each(|entry| checker.observe_provider(entry));
-        if !full {
-            return Ok(checker);
-        }
-    }
+    let statement = gateway
+        .statement(None, 0, usize::MAX)
+        .await
+        .map_err(|error| CliError::failed(format!("cannot read the payment provider's statement: {error}")))?;
+    statement.into_iter().for_each(|entry| checker.observe_provider(entry));
+    Ok(checker)
 }
 
 /// Waits until every subscriber has applied the head of the log and the head stopped moving:

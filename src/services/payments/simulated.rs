@@ -2,14 +2,16 @@
 //! keyed by the payment method's test token, with its own durable records beside the log.
 //!
 //! Everything it knows lives in one [`Records`] table of the event store ([`TABLE`]): the
-//! outcome of each charge and refund by its idempotency key, the attempts of a token that fails
-//! its first requests, and the statement. So it survives restarts and is shared by every process
-//! that shares the store, exactly as a real provider is; and since records are never replayed,
-//! exported or imported, no replay, rebuild or restore ever writes it.
+//! outcome of each charge and refund by its idempotency key, and the attempts of a token that
+//! fails its first requests. So it survives restarts and is shared by every process that shares
+//! the store, exactly as a real provider is; and since records are never replayed, exported or
+//! imported, no replay, rebuild or restore ever writes it.
 //!
-//! Money moves at one compare-and-swap: the charge's record under its key. The statement line is
-//! written after it, under a key derived from that record, so a crash between the two is mended
-//! by the next request or look-up with the same key, and no request ever takes money twice.
+//! Money moves at one compare-and-swap: the record under the request's key, which holds all a
+//! statement line needs. The statement is read from those records (every captured charge and
+//! every refund, in the provider's time order), so it can never disagree with what moved, and a
+//! charge costs one durable write. The price is that reading the statement scans every record:
+//! fine for a test double, whose statement an operator or a test reads now and then.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -47,9 +49,8 @@ pub const UNAVAILABLE_ATTEMPTS: u32 = 3;
 const CHARGE: &[u8] = b"charge/";
 const ATTEMPTS: &[u8] = b"attempts/";
 const REFUND: &[u8] = b"refund/";
-const STATEMENT: &[u8] = b"statement/";
-/// Statement lines read from the table at a time.
-const PAGE: usize = 256;
+/// Records read from the table at a time.
+const PAGE: usize = 1_024;
 /// Derives references from idempotency keys, so two racing requests name the same charge.
 const REFERENCES: Uuid = Uuid::from_u128(0x6b6f_6e6e_656b_7469_642d_7061_796d_656e);
 
@@ -140,16 +141,6 @@ impl SimulatedGateway {
         }
     }
 
-    /// Writes the statement line unless it is there (it is missing only after a crash between
-    /// the money moving and the line being written).
-    async fn record_on_statement(&self, entry: &ProviderEntry) -> Result<(), Unreachable> {
-        let key = statement_key(entry);
-        if self.records.get(&key).await?.is_none() {
-            self.records.put(&key, &serde_json::to_vec(entry)?).await?;
-        }
-        Ok(())
-    }
-
     /// Counts one more charge request with [`tokens::UNAVAILABLE`]; true once the first
     /// [`UNAVAILABLE_ATTEMPTS`] are behind, durably, so a restart does not start over.
     async fn reachable(&self, key: &str) -> Result<bool, Unreachable> {
@@ -167,13 +158,20 @@ impl SimulatedGateway {
         }
     }
 
-    /// The charge's record, and its statement line made sure of.
-    async fn known_charge(&self, key: &[u8]) -> Result<Option<ChargeRecord>, Unreachable> {
-        let Some(record) = self.read::<ChargeRecord>(key).await? else { return Ok(None) };
-        if let Some(entry) = record.entry() {
-            self.record_on_statement(&entry).await?;
+    /// Every record under `prefix`, decoded.
+    async fn all<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>, Unreachable> {
+        let (mut values, mut after) = (Vec::new(), None::<Vec<u8>>);
+        loop {
+            let page = self.records.scan(prefix, after.as_deref(), PAGE).await?;
+            let full = page.len() == PAGE;
+            after = page.last().map(|(key, _)| key.clone());
+            for (_, value) in page {
+                values.push(serde_json::from_slice(&value)?);
+            }
+            if !full {
+                return Ok(values);
+            }
         }
-        Ok(Some(record))
     }
 }
 
@@ -181,7 +179,7 @@ impl SimulatedGateway {
 impl PaymentGateway for SimulatedGateway {
     async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
         let key = [CHARGE, request.key.as_bytes()].concat();
-        if let Some(record) = self.known_charge(&key).await? {
+        if let Some(record) = self.read::<ChargeRecord>(&key).await? {
             return Ok(record.outcome);
         }
         let method = request.payment_method.as_str();
@@ -201,9 +199,6 @@ impl PaymentGateway for SimulatedGateway {
             at: Utc::now(),
         };
         let (record, took) = self.write_once(&key, record).await?;
-        if let Some(entry) = record.entry() {
-            self.record_on_statement(&entry).await?;
-        }
         if took {
             let counter = if record.entry().is_some() { &self.captures } else { &self.declines };
             counter.fetch_add(1, Ordering::Relaxed);
@@ -219,7 +214,7 @@ impl PaymentGateway for SimulatedGateway {
     }
 
     async fn charge_status(&self, key: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
-        Ok(self.known_charge(&[CHARGE, key.as_bytes()].concat()).await?.map(|record| record.outcome))
+        Ok(self.read::<ChargeRecord>(&[CHARGE, key.as_bytes()].concat()).await?.map(|record| record.outcome))
     }
 
     async fn refund(&self, request: &RefundRequest) -> Result<String, GatewayError> {
@@ -234,7 +229,6 @@ impl PaymentGateway for SimulatedGateway {
             at: Utc::now(),
         };
         let (entry, refunded) = self.write_once(&key, entry).await?;
-        self.record_on_statement(&entry).await?;
         if refunded {
             self.refunds.fetch_add(1, Ordering::Relaxed);
         }
@@ -242,40 +236,17 @@ impl PaymentGateway for SimulatedGateway {
     }
 
     async fn statement(&self, booking_id: Option<Uuid>, offset: usize, limit: usize) -> Result<Vec<ProviderEntry>, GatewayError> {
-        let (mut entries, mut skipped, mut after) = (Vec::new(), 0, None::<Vec<u8>>);
-        while entries.len() < limit {
-            let page = self.records.scan(STATEMENT, after.as_deref(), PAGE).await.map_err(Unreachable::from)?;
-            let full = page.len() == PAGE;
-            after = page.last().map(|(key, _)| key.clone());
-            for (_, value) in page {
-                let entry: ProviderEntry = serde_json::from_slice(&value).map_err(Unreachable::from)?;
-                if booking_id.is_some_and(|id| id != entry.booking_id) {
-                    continue;
-                }
-                if skipped < offset {
-                    skipped += 1;
-                } else if entries.len() < limit {
-                    entries.push(entry);
-                }
-            }
-            if !full {
-                break;
-            }
-        }
-        Ok(entries)
+        let charges = self.all::<ChargeRecord>(CHARGE).await?.into_iter().filter_map(|record| record.entry());
+        let mut entries: Vec<ProviderEntry> = charges.chain(self.all::<ProviderEntry>(REFUND).await?).collect();
+        entries.retain(|entry| booking_id.is_none_or(|id| id == entry.booking_id));
+        entries.sort_by(|a, b| (a.at, &a.reference, a.kind == EntryKind::Refund).cmp(&(b.at, &b.reference, b.kind == EntryKind::Refund)));
+        Ok(entries.into_iter().skip(offset).take(limit).collect())
     }
 }
 
 /// A provider reference such as `ch_<32 hex digits>`, derived from the request's key.
 fn reference(prefix: &str, key: &str) -> String {
     format!("{prefix}_{}", Uuid::new_v5(&REFERENCES, key.as_bytes()).simple())
-}
-
-/// Statement lines sort by the provider's clock, then by reference.
-fn statement_key(entry: &ProviderEntry) -> Vec<u8> {
-    let nanos = u64::try_from(entry.at.timestamp_nanos_opt().unwrap_or_default()).unwrap_or_default();
-    let reference = entry.refund_reference.as_deref().unwrap_or(&entry.reference);
-    [STATEMENT, &nanos.to_be_bytes(), b"/", reference.as_bytes()].concat()
 }
 
 #[cfg(test)]
