@@ -18,7 +18,7 @@ pub mod simulated;
 
 use std::sync::Arc;
 
-use actors::{CommandBus, CommandContext, EventHandler, EventStore, Executed, ProjectionError, RecordedEvent};
+use actors::{Aggregate, CommandBus, CommandContext, EventHandler, EventStore, Executed, ProjectionError, RecordedEvent, StreamId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -27,7 +27,7 @@ pub use self::config::{build_gateway, PaymentsConfig, ProviderKind};
 pub use self::gateway::{Bounded, ChargeOutcome, ChargeRequest, EntryKind, GatewayError, PaymentGateway, ProviderEntry, RefundRequest};
 pub use self::simulated::SimulatedGateway;
 use super::reaction::{decode, inspect, load, send};
-use crate::domain::booking::{Booking, BookingEvent, BookingStatus};
+use crate::domain::booking::{Booking, BookingEvent, BookingState, BookingStatus};
 use crate::domain::payment::{
     Payment, PaymentCommand, PaymentError, PaymentEvent, PaymentState, PaymentStatus, RecordCapture, RecordFailure, RefundPayment,
     RequestCharge,
@@ -87,43 +87,30 @@ impl Payments {
     /// was requested, the booking moved on.
     async fn charge(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
         let booking_id = event.stream.aggregate_id;
-        // Read in the live actor: a stale answer at worst requests the charge again, which the
-        // aggregate answers with nothing new, and the provider charges a key once.
-        let payment = inspect::<Payment, _>(commands, booking_id, 0, Clone::clone).await?;
-        let (request, asked_before) = match payment {
-            Some(payment) if payment.status != PaymentStatus::Pending => {
-                tracing::debug!(%booking_id, status = %payment.status, "payment outcome already recorded; not charging again");
-                return Ok(());
-            }
-            Some(payment) => match charge_request(&payment) {
-                Some(request) => (request, true),
-                None => return Ok(()),
-            },
-            None => match self.request_charge(event, commands).await? {
-                Some(request) => (request, false),
-                None => return Ok(()),
-            },
-        };
-        let context = CommandContext::caused_by(event, PAYMENTS, 1);
-        if let Err(refusal) = settle_charge(self.gateway.as_ref(), commands, &request, asked_before, event.recorded_at, context).await? {
-            tracing::error!(%booking_id, %refusal, "the payment refused the provider's outcome");
-        }
-        Ok(())
-    }
-
-    /// Records the intent to charge a booking that still holds its seat; answers the request,
-    /// or `None` when there is nothing to charge.
-    async fn request_charge(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<Option<ChargeRequest>, ProjectionError> {
-        let booking_id = event.stream.aggregate_id;
         let Some(booking) = inspect::<Booking, _>(commands, booking_id, event.version, Clone::clone).await? else {
             tracing::warn!(%booking_id, "a booking holding a seat has no stream; not charging");
-            return Ok(None);
+            return Ok(());
         };
-        if booking.status != BookingStatus::SeatReserved {
+        if booking.status == BookingStatus::SeatReserved {
+            return self.request_and_charge(event, commands, booking).await;
+        }
+        // The booking moved on. Only a charge requested before it did is still charged: its
+        // outcome is the provider's to tell now. Read in the live actor: a stale answer at worst
+        // asks the provider about a charge it already answered.
+        let payment = inspect::<Payment, _>(commands, booking_id, 0, Clone::clone).await?;
+        let Some(request) = payment.as_ref().filter(|payment| payment.outcome_unknown()).and_then(charge_request) else {
             // Cancelled before we got to it: nothing to charge, and its flow releases the seat.
             tracing::info!(%booking_id, status = %booking.status, "the booking moved on; not charging");
-            return Ok(None);
-        }
+            return Ok(());
+        };
+        self.settle(event, commands, &request, true).await
+    }
+
+    /// Records the intent to charge a booking that holds its seat, then charges it. The payment
+    /// answers a repeated request with what it recorded the first time, and refuses once an
+    /// outcome is recorded.
+    async fn request_and_charge(&self, event: &RecordedEvent, commands: &CommandBus, booking: BookingState) -> Result<(), ProjectionError> {
+        let booking_id = event.stream.aggregate_id;
         let request = ChargeRequest {
             key: charge_key(booking_id),
             booking_id,
@@ -139,14 +126,34 @@ impl Payments {
             payment_method: request.payment_method.clone(),
             at: event.recorded_at,
         };
-        match send::<Payment>(commands, booking_id, intent.into(), CommandContext::caused_by(event, PAYMENTS, 0)).await? {
-            Ok(_) => Ok(Some(request)),
+        let executed = match send::<Payment>(commands, booking_id, intent.into(), CommandContext::caused_by(event, PAYMENTS, 0)).await? {
+            Ok(executed) => executed,
             Err(refusal) => {
-                // An outcome was recorded meanwhile (ChargeDecided): nothing left to charge.
-                tracing::info!(%booking_id, %refusal, "the payment refused the charge request; not charging");
-                Ok(None)
+                tracing::debug!(%booking_id, %refusal, "the payment refused the charge request; not charging");
+                return Ok(());
             }
+        };
+        if Payment::status(&executed.state) != PaymentStatus::Pending {
+            tracing::debug!(%booking_id, "payment outcome already recorded; not charging again");
+            return Ok(());
         }
+        // Requested before (a retry): an earlier attempt may have reached the provider.
+        let asked_before = executed.already_committed || executed.events.is_empty();
+        self.settle(event, commands, &request, asked_before).await
+    }
+
+    async fn settle(
+        &self,
+        event: &RecordedEvent,
+        commands: &CommandBus,
+        request: &ChargeRequest,
+        asked_before: bool,
+    ) -> Result<(), ProjectionError> {
+        let context = CommandContext::caused_by(event, PAYMENTS, 1);
+        if let Err(refusal) = settle_charge(self.gateway.as_ref(), commands, request, asked_before, event.recorded_at, context).await? {
+            tracing::error!(booking_id = %request.booking_id, %refusal, "the payment refused the provider's outcome");
+        }
+        Ok(())
     }
 
     /// Refunds the payment of a cancelled booking once it is captured; an outcome that only the
@@ -155,10 +162,15 @@ impl Payments {
     /// whichever of the two comes last finds both.
     async fn refund_if_owed(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
         let booking_id = event.stream.aggregate_id;
-        let booking = load::<Booking>(self.store.as_ref(), booking_id).await?;
-        if booking.map(|booking| booking.status) != Some(BookingStatus::Cancelled) {
+        // The booking as of everything the store holds for it, read in its live actor: a
+        // cancellation committed before this read is in it, and one committed after it comes
+        // here on its own event. Every captured payment passes here, so this is kept cheap.
+        let version = self.store.stream_version(&StreamId::new(Booking::TYPE, booking_id)).await?;
+        let status = inspect::<Booking, _>(commands, booking_id, version, |booking| booking.as_ref().map(|booking| booking.status)).await?;
+        if status != Some(BookingStatus::Cancelled) {
             return Ok(());
         }
+        // Replayed from the store: where money is to be given back, nothing may be missing.
         let Some(payment) = load::<Payment>(self.store.as_ref(), booking_id).await? else {
             return Ok(());
         };
