@@ -120,7 +120,9 @@ impl ReadModel for BookingsProjection {
                         view.reason = Some(reason);
                     }
                 }),
-                PaymentEvent::PaymentCaptured { .. } | PaymentEvent::PaymentRefunded { .. } => Ok(()),
+                PaymentEvent::PaymentCaptured { .. } | PaymentEvent::PaymentRefunded { .. } | PaymentEvent::ChargeRequested { .. } => {
+                    Ok(())
+                }
             },
             _ => Ok(()),
         }
