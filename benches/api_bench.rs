@@ -786,7 +786,7 @@ async fn reads(options: &Options, client: &awc::Client, base: &str, catalogue: &
 
 /// What the read models alone cost per query, in process, without GraphQL or HTTP.
 fn read_model_costs(app: &App, catalogue: &Catalogue) {
-    use konnektid::projections::{BookingFilter, CourseFilter, PageRequest, Viewer};
+    use konnektid::read_models::{BookingFilter, CourseFilter, PageRequest, Caller};
     const ROUNDS: usize = 300;
     let time = |figure: &str, run: &mut dyn FnMut(usize)| {
         let started = Instant::now();
@@ -808,7 +808,7 @@ fn read_model_costs(app: &App, catalogue: &Catalogue) {
     let learners: Vec<uuid::Uuid> = catalogue.learners.iter().map(|l| l.id.parse().expect("a UUID")).collect();
     time("diag_readmodel_bookings_us", &mut |round| {
         let learner = learners[round % learners.len()];
-        let filter = BookingFilter { learner_id: Some(learner), visible_to: Viewer::Member(learner), ..BookingFilter::default() };
+        let filter = BookingFilter { learner_id: Some(learner), visible_to: Caller::Member(learner), ..BookingFilter::default() };
         read_models.bookings.list(&filter, &page).expect("list bookings");
     });
 }

@@ -116,7 +116,7 @@ impl<A: Aggregate> AggregateCore<A> {
         let started = std::time::Instant::now();
         let codec = EventCodec::default();
         let (state, version) = load_state::<A>(store.as_ref(), &stream, &codec, None).await?;
-        crate::telemetry::rehydrated(A::TYPE, started.elapsed());
+        crate::metrics::rehydrated(A::TYPE, started.elapsed());
         tracing::debug!(%stream, version, "aggregate loaded");
         Ok(Self { stream, store, codec, config, state, version, snapshot_version: version, unusable: false })
     }
@@ -338,7 +338,7 @@ impl<A: Aggregate> Handler<Execute<A>> for AggregateActor<A> {
                 async move {
                     let started = std::time::Instant::now();
                     let result = core.execute(message).await;
-                    crate::telemetry::command_handled(A::TYPE, &result, started.elapsed());
+                    crate::metrics::command_handled(A::TYPE, &result, started.elapsed());
                     (core, result)
                 }
                 .instrument(span)

@@ -19,7 +19,7 @@ pub use codec::{BytesError, CodecError, DomainEvent, EventCodec, Upcasters};
 pub use command::{CommandError, Execute, Executed, InspectError};
 pub use event::{CommandContext, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent, StreamId, Version};
 pub use projection::{
-    EventHandler, ProcessManager, ProjectionError, ProjectorState, ProjectorStatus, ReadModel, ReadModelHandle, ReadModelTx, ReadVersion,
+    EventHandler, ProcessManager, SubscriberError, SubscriberState, SubscriberStatus, ReadModel, ReadModelHandle, ReadModelTx, ReadVersion,
     RetryPolicy, SubscriberKind, WaitFor, WaitTimeout,
 };
 pub use runtime::{CommandBus, Runtime, RuntimeBuilder, StartError, StartFrom};

@@ -69,7 +69,7 @@ impl<A: Aggregate> Registry<A> {
             self.stats.started += 1;
             self.live.put(id, LiveActor { address, last_used: Instant::now(), in_flight: Arc::new(AtomicUsize::new(0)) });
             self.evict_over_cap();
-            crate::telemetry::live_actors(A::TYPE, self.live.len());
+            crate::metrics::live_actors(A::TYPE, self.live.len());
         }
         let entry = self.live.get_mut(&id).expect("inserted above");
         entry.last_used = Instant::now();
@@ -105,7 +105,7 @@ impl<A: Aggregate> Registry<A> {
         while self.live.len() > self.config.max_live_actors.max(1) {
             if self.live.pop_lru().is_some() {
                 self.stats.passivated += 1;
-                crate::telemetry::passivated(A::TYPE, 1);
+                crate::metrics::passivated(A::TYPE, 1);
             }
         }
     }
@@ -121,8 +121,8 @@ impl<A: Aggregate> Registry<A> {
             self.stats.passivated += 1;
         }
         if self.live.len() < before {
-            crate::telemetry::passivated(A::TYPE, (before - self.live.len()) as u64);
-            crate::telemetry::live_actors(A::TYPE, self.live.len());
+            crate::metrics::passivated(A::TYPE, (before - self.live.len()) as u64);
+            crate::metrics::live_actors(A::TYPE, self.live.len());
         }
     }
 }

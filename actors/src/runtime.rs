@@ -14,8 +14,8 @@ use crate::aggregate::Aggregate;
 use crate::codec::EventCodec;
 use crate::command::{CommandError, Execute, Executed, Inspect, InspectError};
 use crate::event::{CommandContext, Position, StreamId, Version};
-use crate::projection::{
-    EventHandler, ProcessManager, Projections, ReactorSubscriber, ReadModel, ReadModelHandle, RetryPolicy, SubscriberKind, WaitFor,
+use crate::subscriber::{
+    EventHandler, ProcessManager, Subscribers, ReactionSubscriber, ReadModel, ReadModelHandle, RetryPolicy, SubscriberKind, WaitFor,
     WaitTimeout,
 };
 use crate::registry::{Dispatch, GetRegistryStats, Registry, RegistryStats, StopRegistry};
@@ -41,7 +41,7 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
-    Projection(#[from] crate::projection::ProjectionError),
+    Projection(#[from] crate::subscriber::SubscriberError),
     #[error("a subscriber named {0:?} is registered twice")]
     DuplicateName(String),
 }
@@ -166,7 +166,7 @@ impl RuntimeBuilder {
         let handles: Arc<[ArbiterHandle]> = all[..self.workers].into();
         let subscriber_handles: Arc<[ArbiterHandle]> =
             if self.subscriber_workers == 0 { handles.clone() } else { all[self.workers..].into() };
-        let projections = Projections::new(self.store.clone(), self.local.clone(), self.retry.clone(), subscriber_handles)?;
+        let projections = Subscribers::new(self.store.clone(), self.local.clone(), self.retry.clone(), subscriber_handles)?;
         let mut registries = Registries::new();
         let mut stops = Vec::new();
         for start in self.registries.drain(..) {
@@ -181,12 +181,12 @@ impl RuntimeBuilder {
         }
         for (name, spec, start) in self.reactors.drain(..) {
             let (kind, reaction) = match spec {
-                ReactorSpec::Effect(handler) => (SubscriberKind::Handler, crate::projection::Reaction::Effect(handler, bus.clone())),
+                ReactorSpec::Effect(handler) => (SubscriberKind::Handler, crate::subscriber::Reaction::Effect(handler, bus.clone())),
                 ReactorSpec::Process(manager) => {
-                    (SubscriberKind::ProcessManager, crate::projection::Reaction::Process(manager, bus.clone()))
+                    (SubscriberKind::ProcessManager, crate::subscriber::Reaction::Process(manager, bus.clone()))
                 }
             };
-            let subscriber = ReactorSubscriber::new(name.clone(), reaction, reactor_tree.clone(), self.local_flush.clone());
+            let subscriber = ReactionSubscriber::new(name.clone(), reaction, reactor_tree.clone(), self.local_flush.clone());
             if self.reactions_start_at_head {
                 subscriber.start_at(head)?;
             } else if start == StartFrom::Now {
@@ -251,7 +251,7 @@ impl CommandBus {
 
 struct RuntimeInner {
     store: Arc<dyn EventStore>,
-    projections: Projections,
+    projections: Subscribers,
     bus: CommandBus,
     stops: Vec<Recipient<StopRegistry>>,
     arbiters: parking_lot::Mutex<Vec<Arbiter>>,
@@ -281,7 +281,7 @@ impl Runtime {
         &self.inner.bus
     }
 
-    pub fn projections(&self) -> &Projections {
+    pub fn projections(&self) -> &Subscribers {
         &self.inner.projections
     }
 

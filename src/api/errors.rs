@@ -3,7 +3,7 @@
 use juniper::{graphql_value, ExecutionError, FieldError, IntoFieldError, ScalarValue};
 
 use crate::app::AppError;
-use crate::projections::QueryError;
+use crate::read_models::QueryError;
 
 impl<S: ScalarValue> IntoFieldError<S> for AppError {
     fn into_field_error(self) -> FieldError<S> {

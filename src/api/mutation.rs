@@ -12,7 +12,7 @@ use super::objects::{
 };
 use super::{parse_id, parse_u64, Context};
 use crate::app::{AppError, Committed, CourseChanges, NewCourse, NewMember, NewReview, ProfileChanges, ReviewChanges};
-use crate::projections::{bookings, courses, members, reviews};
+use crate::read_models::{bookings, courses, members, reviews};
 
 pub struct Mutation;
 
@@ -27,7 +27,7 @@ async fn settled<T>(
     position: u64,
     read: impl Fn() -> Result<Option<T>, AppError>,
 ) -> Result<T, AppError> {
-    let waited = context.app.runtime().projections().wait_for(position, context.app.command_timeout(), WaitFor::One(read_model)).await;
+    let waited = context.app.runtime().subscribers().wait_for(position, context.app.command_timeout(), WaitFor::One(read_model)).await;
     match read()? {
         Some(value) => Ok(value),
         None if waited.is_err() => {

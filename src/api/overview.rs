@@ -99,7 +99,7 @@ async fn sample(app: &App) -> Sample {
     let text = app.render_metrics().await;
     let commands = (!text.is_empty()).then(|| counter_sum(&text, "actors_commands_total").unwrap_or(0.0));
     let events = app.head().await.unwrap_or_default();
-    let statuses = app.runtime().projections().statuses().await.unwrap_or_default();
+    let statuses = app.runtime().subscribers().statuses().await.unwrap_or_default();
     let worst = statuses.iter().max_by_key(|status| status.lag).filter(|status| status.lag > 0);
     Sample {
         at: crate::app::now(),

@@ -15,7 +15,7 @@ use super::objects::{
 use super::{parse_id, parse_u64, Context};
 use crate::app::{AppError, Caller};
 use crate::domain::aggregates::AggregateKind;
-use crate::projections::{BookingFilter, CourseFilter, PageRequest};
+use crate::read_models::{BookingFilter, CourseFilter, PageRequest};
 
 pub struct Query;
 
@@ -191,7 +191,7 @@ impl Query {
         let statuses = context
             .app
             .runtime()
-            .projections()
+            .subscribers()
             .statuses()
             .await
             .map_err(|e| AppError::internal("could not read projection statuses", e))?;
@@ -235,7 +235,7 @@ impl Query {
         if timeout_ms > max {
             return Err(AppError::Limit(format!("timeoutMs may be at most {max}")));
         }
-        let projections = context.app.runtime().projections();
+        let projections = context.app.runtime().subscribers();
         match projections.wait_for(position, Duration::from_millis(timeout_ms), WaitFor::ReadModels).await {
             Ok(()) => Ok(Query),
             Err(timeout) => Err(AppError::Timeout(format!(

@@ -11,7 +11,7 @@ use super::objects::{BookingObject, RecordedEventObject};
 use super::{parse_id, parse_u64, Context};
 use crate::app::AppError;
 use crate::domain::booking::Booking;
-use crate::projections::{bookings, BookingView};
+use crate::read_models::{bookings, BookingView};
 
 type Updates<T> = Pin<Box<dyn Stream<Item = Result<T, FieldError>> + Send>>;
 
@@ -31,7 +31,7 @@ impl Subscription {
         context.signed_in()?;
         let from = parse_u64(from_position.as_deref().unwrap_or("1"), "fromPosition")?;
         context.admin()?;
-        let log = actors::store::follow(context.app.store().clone(), from);
+        let log = actors::follow(context.app.store().clone(), from);
         let stream = log.filter_map(move |event| {
             let keep = match &event {
                 Ok(event) => types.as_ref().is_none_or(|types| types.contains(&event.event_type)),
@@ -68,7 +68,7 @@ impl Subscription {
         let course_id = booking.course_id;
         // Its booking and payment streams share its id; seats are decided in its course's stream.
         let relevant = move |event: &RecordedEvent| event.stream.aggregate_id == booking_id || event.stream.aggregate_id == course_id;
-        let changes = actors::store::follow(app.store().clone(), head + 1)
+        let changes = actors::follow(app.store().clone(), head + 1)
             .filter(move |event| futures::future::ready(event.as_ref().map_or(true, &relevant)));
         let positions = futures::stream::once(futures::future::ready(Ok(head))).chain(changes.map(|event| event.map(|e| e.position)));
         let stream = positions
@@ -76,7 +76,7 @@ impl Subscription {
                 let app = app.clone();
                 async move {
                     let position = position.map_err(|e| AppError::internal("the log could not be read", e))?;
-                    let projections = app.runtime().projections();
+                    let projections = app.runtime().subscribers();
                     let _ = projections.wait_for(position, READ_MODEL_WAIT, WaitFor::One(bookings::NAME)).await;
                     Ok::<Option<BookingView>, AppError>(app.read_models().bookings.get(booking_id)?)
                 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::AppError;
 
 /// The caller of a request is the viewer the read models filter for.
-pub use crate::projections::Viewer as Caller;
+pub use crate::read_models::Caller as Caller;
 
 impl Caller {
     pub fn member_id(self) -> Option<Uuid> {

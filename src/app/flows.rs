@@ -1,7 +1,7 @@
 //! An index of the log by correlation id, so `flow` reads one request's causal chain without
 //! scanning the whole log. A read model like the others: rebuilt from the log when needed.
 
-use actors::{ProjectionError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent};
+use actors::{SubscriberError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent};
 use uuid::Uuid;
 
 use super::{App, AppError};
@@ -20,7 +20,7 @@ fn key(correlation_id: Uuid, position: u64) -> Vec<u8> {
 }
 
 impl ReadModel for FlowIndex {
-    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), SubscriberError> {
         tx.insert(key(event.correlation_id, event.position), Vec::new())
     }
 }
@@ -39,7 +39,7 @@ impl App {
     /// from the store after the index has caught up with the head, so it is never stale.
     pub async fn flow(&self, correlation_id: Uuid) -> Result<Vec<RecordedEvent>, AppError> {
         let head = self.head().await?;
-        let projections = self.runtime.projections();
+        let projections = self.runtime.subscribers();
         let _ = projections.wait_for(head, std::time::Duration::from_secs(5), actors::WaitFor::One(NAME)).await;
         let handle = self.runtime.read_model(NAME).ok_or_else(|| AppError::internal("the flow index is missing", NAME))?;
         let positions = positions(&handle, correlation_id).map_err(|e| AppError::internal("could not read the flow index", e))?;

@@ -15,7 +15,7 @@ mod repair;
 mod reviews;
 mod secrets;
 mod signin;
-mod telemetry;
+mod monitoring;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,11 +34,11 @@ pub use idempotency::{IdempotencyKeys, Ticket};
 pub use members::{email_claim_id, NewMember, ProfileChanges};
 pub use repair::Repaired;
 pub use reviews::{NewReview, ReviewChanges};
-pub use telemetry::Unready;
+pub use monitoring::Unready;
 
 use crate::config::{Config, ServerConfig};
 use crate::domain::aggregates::{AggregateKind, AggregateVisitor, DomainAggregate};
-use crate::projections::{self, ReadModels};
+use crate::read_models::{self, ReadModels};
 use crate::services::{self, PaymentGateway, ServiceDeps};
 
 /// Why the application could not start.
@@ -53,7 +53,7 @@ pub enum StartupError {
     #[error("local storage failed: {0}")]
     Local(#[from] sled::Error),
     #[error(transparent)]
-    ReadModels(#[from] projections::MissingReadModel),
+    ReadModels(#[from] read_models::MissingReadModel),
     #[error("the mailer could not be set up: {0}")]
     Mail(#[from] services::MailError),
     #[error("{0}")]
@@ -99,7 +99,7 @@ impl App {
 
     /// [`App::open`], with options.
     pub async fn open_with(config: &Config, options: OpenOptions) -> Result<Arc<Self>, StartupError> {
-        let metrics = telemetry::recorder();
+        let metrics = monitoring::recorder();
         let data_dir = config.storage.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| StartupError::DataDir { path: data_dir.clone(), source })?;
         let store_dir = data_dir.join("db");
@@ -124,7 +124,7 @@ impl App {
         let mailer = services::build_mailer(&config.mail, &data_dir)?;
         let gateway = services::build_gateway(&config.payments, store.as_ref()).map_err(StartupError::Records)?;
         let deps = ServiceDeps { store, gateway: gateway.clone(), mailer };
-        let builder = projections::register(builder).read_model(flows::NAME, flows::FlowIndex);
+        let builder = read_models::register(builder).read_model(flows::NAME, flows::FlowIndex);
         let builder = if options.skip_history_reactions { builder.reactions_start_at_head() } else { builder };
         let runtime = services::register(builder, deps).map_err(StartupError::Records)?.start().await?;
         let read_models = ReadModels::from_runtime(&runtime)?;
@@ -220,7 +220,7 @@ fn aggregate_config(config: &Config) -> AggregateConfig {
 
 /// Every read model the application keeps, by name: `projections`' five and the flow index.
 pub fn read_model_names() -> Vec<&'static str> {
-    projections::NAMES.iter().copied().chain([flows::NAME]).collect()
+    read_models::NAMES.iter().copied().chain([flows::NAME]).collect()
 }
 
 /// The time commands carry, to the millisecond as the API shows it.

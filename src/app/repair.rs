@@ -113,7 +113,7 @@ impl App {
     }
 }
 
-fn repaired(outcome: Result<Result<actors::Executed<Payment>, PaymentError>, actors::ProjectionError>) -> Result<Repaired, AppError> {
+fn repaired(outcome: Result<Result<actors::Executed<Payment>, PaymentError>, actors::SubscriberError>) -> Result<Repaired, AppError> {
     match outcome {
         Ok(Ok(executed)) => Ok(Repaired::Committed(executed.events)),
         Ok(Err(refusal)) => Ok(Repaired::Refused(refusal.to_string())),

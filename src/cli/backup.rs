@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::{EventStore, Position, ProjectorState, RecordedEvent, SledStore, SubscriberKind};
+use actors::{EventStore, Position, SubscriberState, RecordedEvent, SledStore, SubscriberKind};
 
 use super::maintenance::progress;
 use super::{in_use_or, init_logging, load_config, open_or_create_store, open_store, store_dir, CliError, Common};
@@ -171,13 +171,13 @@ async fn open_restored(config: &Config) -> Result<Arc<App>, CliError> {
 async fn wait_for_read_models(app: &App, head: Position) -> Result<u64, CliError> {
     let bar = progress(head, "read models");
     loop {
-        let statuses = app.runtime().projections().statuses().await?;
+        let statuses = app.runtime().subscribers().statuses().await?;
         let models: Vec<_> = statuses.into_iter().filter(|s| s.kind == SubscriberKind::ReadModel).collect();
-        if let Some(stopped) = models.iter().find(|s| s.state == ProjectorState::Stopped) {
+        if let Some(stopped) = models.iter().find(|s| s.state == SubscriberState::Stopped) {
             return Err(CliError::failed(format!("the read model {} stopped while rebuilding; see the log", stopped.name)));
         }
         bar.set_position(models.iter().map(|s| s.position).min().unwrap_or(head).min(head));
-        if models.iter().all(|s| s.state == ProjectorState::Live && s.position >= head) {
+        if models.iter().all(|s| s.state == SubscriberState::Live && s.position >= head) {
             bar.finish_and_clear();
             return Ok(models.iter().map(|s| s.parked).sum());
         }

@@ -53,7 +53,7 @@ pub fn run(common: &Common, from: u64, stream: Option<&str>, follow: bool) -> Re
     let mut out = std::io::BufWriter::new(stdout.lock());
     actix_web::rt::System::new().block_on(async move {
         let store: std::sync::Arc<dyn EventStore> = store;
-        let mut events = actors::store::follow(store.clone(), from.max(1)).boxed();
+        let mut events = actors::follow(store.clone(), from.max(1)).boxed();
         let mut printed = 0u64;
         loop {
             // Without --follow, stop at the head as it was when we started.

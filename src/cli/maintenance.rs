@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::ProjectorState;
+use actors::SubscriberState;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{in_use_or, init_logging, load_config, require_log, CliError, Common};
@@ -49,14 +49,14 @@ pub fn rebuild(common: &Common, name: Option<&str>, all: bool) -> Result<(), Cli
             app.rebuild_projection(crate::app::Caller::Admin, &name).await.map_err(|e| CliError::usage(e.to_string()))?;
             let bar = progress(head, &name);
             loop {
-                let statuses = app.runtime().projections().statuses().await.map_err(CliError::from)?;
+                let statuses = app.runtime().subscribers().statuses().await.map_err(CliError::from)?;
                 let status =
                     statuses.into_iter().find(|s| s.name == name).ok_or_else(|| CliError::failed(format!("{name} disappeared")))?;
                 bar.set_position(status.position.min(head));
-                if status.state == ProjectorState::Live && status.position >= head {
+                if status.state == SubscriberState::Live && status.position >= head {
                     break;
                 }
-                if status.state == ProjectorState::Stopped {
+                if status.state == SubscriberState::Stopped {
                     return Err(CliError::failed(format!("the rebuild of {name} stopped; see the log")));
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -79,7 +79,7 @@ pub fn parked(common: &Common, retry: Option<&str>, skip: Option<&str>) -> Resul
     let retry = retry.map(parse_target).transpose()?;
     let skip = skip.map(parse_target).transpose()?;
     with_app(common, async move |app: Arc<App>| {
-        let projections = app.runtime().projections();
+        let projections = app.runtime().subscribers();
         if let Some((name, position)) = retry {
             projections.retry_parked(&name, position).await.map_err(CliError::from)?;
             println!("retried {name}:{position}: applied, no longer parked");

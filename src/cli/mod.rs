@@ -217,8 +217,8 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 /// Logs (and traces, when configured) for a command; keep the guard until the command ends.
-pub fn init_logging(config: &Config) -> crate::telemetry::TelemetryGuard {
-    crate::telemetry::init(config)
+pub fn init_logging(config: &Config) -> crate::logging::TelemetryGuard {
+    crate::logging::init(config)
 }
 
 fn serve(common: Common, bind: Option<String>) -> Result<(), CliError> {

@@ -123,7 +123,7 @@ async fn settle(app: &App) -> Result<(), CliError> {
     loop {
         let head = app.head().await?;
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        app.runtime().projections().wait_for(head, left, WaitFor::All).await.map_err(|timeout| {
+        app.runtime().subscribers().wait_for(head, left, WaitFor::All).await.map_err(|timeout| {
             let behind = timeout.behind.join(", ");
             CliError::failed(format!("{behind} did not reach position {head} in time; see the log and `konnektid parked`"))
         })?;

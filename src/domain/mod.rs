@@ -67,7 +67,7 @@ pub(crate) use command_from_structs;
 /// Test helpers shared by the aggregates' tests.
 #[cfg(test)]
 pub(crate) mod testing {
-    use actors::codec::{decode_bytes, encode_bytes};
+    use actors::{decode_bytes, encode_bytes};
     use actors::DomainEvent;
     use chrono::{DateTime, Utc};
 

@@ -5,7 +5,7 @@
 //! derives from the triggering event, and every step is idempotent in the domain. Its clock is
 //! the triggering event's `recorded_at`, so a redelivery sends exactly the same command.
 
-use actors::{CommandBus, CommandContext, ProcessManager, ProjectionError, RecordedEvent};
+use actors::{CommandBus, CommandContext, ProcessManager, SubscriberError, RecordedEvent};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -31,7 +31,7 @@ impl ProcessManager for BookingFlow {
         &["BookingRequested", "BookingCancelled", "SeatReserved", "SeatReservationRejected", "PaymentCaptured", "PaymentFailed"]
     }
 
-    async fn react(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
+    async fn react(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
         let step = Step { event, commands, at: event.recorded_at };
         if let Some(booking_event) = decode::<Booking>(event)? {
             step.on_booking(booking_event).await
@@ -63,7 +63,7 @@ impl Step<'_> {
         self.event.stream.aggregate_id
     }
 
-    async fn on_booking(&self, event: BookingEvent) -> Result<(), ProjectionError> {
+    async fn on_booking(&self, event: BookingEvent) -> Result<(), SubscriberError> {
         let booking_id = self.source_id();
         match event {
             BookingEvent::BookingRequested { learner_id, course_id, .. } => {
@@ -84,7 +84,7 @@ impl Step<'_> {
         }
     }
 
-    async fn on_course(&self, event: CourseEvent) -> Result<(), ProjectionError> {
+    async fn on_course(&self, event: CourseEvent) -> Result<(), SubscriberError> {
         let course_id = self.source_id();
         match event {
             CourseEvent::SeatReserved { booking_id, .. } => {
@@ -105,7 +105,7 @@ impl Step<'_> {
         }
     }
 
-    async fn on_payment(&self, event: PaymentEvent) -> Result<(), ProjectionError> {
+    async fn on_payment(&self, event: PaymentEvent) -> Result<(), SubscriberError> {
         match event {
             PaymentEvent::PaymentCaptured { booking_id, .. } => {
                 let confirm = ConfirmBooking { at: self.at };
@@ -134,7 +134,7 @@ impl Step<'_> {
         }
     }
 
-    async fn reject(&self, booking_id: Uuid, reason: String, index: u32) -> Result<(), ProjectionError> {
+    async fn reject(&self, booking_id: Uuid, reason: String, index: u32) -> Result<(), SubscriberError> {
         let reject = RejectBooking { reason, at: self.at };
         match send::<Booking>(self.commands, booking_id, reject.into(), self.context(index)).await? {
             Ok(_) => Ok(()),
@@ -144,7 +144,7 @@ impl Step<'_> {
         }
     }
 
-    async fn release_seat(&self, course_id: Uuid, booking_id: Uuid, index: u32) -> Result<(), ProjectionError> {
+    async fn release_seat(&self, course_id: Uuid, booking_id: Uuid, index: u32) -> Result<(), SubscriberError> {
         let release = ReleaseSeat { booking_id, at: self.at };
         match send::<Course>(self.commands, course_id, release.into(), self.context(index)).await? {
             Ok(_) => Ok(()),
@@ -158,7 +158,7 @@ impl Step<'_> {
 
 /// A refusal the flow has no answer to: logged, and the event counts as handled, since sending
 /// the same command again would be refused again.
-fn log_refusal(booking_id: Uuid, refusal: &BookingError) -> Result<(), ProjectionError> {
+fn log_refusal(booking_id: Uuid, refusal: &BookingError) -> Result<(), SubscriberError> {
     tracing::warn!(%booking_id, %refusal, kind = ?refusal.kind(), "the booking refused a step of its flow");
     Ok(())
 }

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use actors::{CommandBus, EventHandler, ProjectionError, RecordedEvent, Records};
+use actors::{CommandBus, EventHandler, SubscriberError, RecordedEvent, Records};
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -56,7 +56,7 @@ impl EmailNotifier {
     }
 
     /// Whether every message with these ids was sent already.
-    async fn all_sent(&self, ids: &[Uuid]) -> Result<bool, ProjectionError> {
+    async fn all_sent(&self, ids: &[Uuid]) -> Result<bool, SubscriberError> {
         for id in ids {
             if self.sent.get(id.as_bytes()).await?.is_none() {
                 return Ok(false);
@@ -67,19 +67,19 @@ impl EmailNotifier {
 
     /// Sends each message not sent before, side by side, and records each one sent. Every
     /// message is tried even when another fails, so a retry has only the failed ones left.
-    async fn send(&self, messages: Vec<EmailMessage>) -> Result<(), ProjectionError> {
+    async fn send(&self, messages: Vec<EmailMessage>) -> Result<(), SubscriberError> {
         let outcomes = futures::future::join_all(messages.into_iter().map(|message| self.send_once(message))).await;
         outcomes.into_iter().collect()
     }
 
-    async fn send_once(&self, message: EmailMessage) -> Result<(), ProjectionError> {
+    async fn send_once(&self, message: EmailMessage) -> Result<(), SubscriberError> {
         let key = message.message_id.into_bytes();
         if self.sent.get(&key).await?.is_some() {
             tracing::debug!(message_id = %message.message_id, "e-mail sent before; not sending it again");
             return Ok(());
         }
         tracing::info!(message_id = %message.message_id, subject = %message.subject, "sending e-mail");
-        self.mailer.send(message).await.map_err(ProjectionError::failed)?;
+        self.mailer.send(message).await.map_err(SubscriberError::failed)?;
         self.sent.put(&key, &[]).await?;
         Ok(())
     }
@@ -96,7 +96,7 @@ impl EventHandler for EmailNotifier {
         event.stream.aggregate_id
     }
 
-    async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
+    async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
         let Some(booking_event) = decode::<Booking>(event)? else { return Ok(()) };
         match booking_event {
             BookingEvent::BookingConfirmed { .. } => {
@@ -120,7 +120,7 @@ impl EventHandler for EmailNotifier {
 }
 
 /// The facts of the booking whose `event` this is, read at least as of that event.
-async fn facts(event: &RecordedEvent, commands: &CommandBus) -> Result<Facts, ProjectionError> {
+async fn facts(event: &RecordedEvent, commands: &CommandBus) -> Result<Facts, SubscriberError> {
     let booking_id = event.stream.aggregate_id;
     let booking = inspect::<Booking, _>(commands, booking_id, event.version, Clone::clone).await?;
     let booking = booking.ok_or_else(|| missing("booking", booking_id))?;
@@ -130,12 +130,12 @@ async fn facts(event: &RecordedEvent, commands: &CommandBus) -> Result<Facts, Pr
     Ok(Facts { booking, learner, course_title: title.ok_or_else(|| missing("course", course_id))? })
 }
 
-async fn member(commands: &CommandBus, id: Uuid) -> Result<MemberState, ProjectionError> {
+async fn member(commands: &CommandBus, id: Uuid) -> Result<MemberState, SubscriberError> {
     inspect::<Member, _>(commands, id, 0, Clone::clone).await?.ok_or_else(|| missing("member", id))
 }
 
-fn missing(aggregate: &'static str, id: Uuid) -> ProjectionError {
-    ProjectionError::failed(EmailError::Missing { aggregate, id })
+fn missing(aggregate: &'static str, id: Uuid) -> SubscriberError {
+    SubscriberError::failed(EmailError::Missing { aggregate, id })
 }
 
 const LEARNER: &str = "learner";

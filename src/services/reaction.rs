@@ -1,17 +1,17 @@
 //! What every reaction shares: decoding the triggering event, reading an aggregate's current
-//! state (replayed from the store, or read in its live actor) and sending a command, with the runtime's failures turned into a [`ProjectionError`]
+//! state (replayed from the store, or read in its live actor) and sending a command, with the runtime's failures turned into a [`SubscriberError`]
 //! (the subscriber retries, then parks the event) and the domain's refusals handed back as values
 //! the reaction decides about.
 
-use actors::actor::load_state;
+use actors::load_state;
 use actors::{
-    Aggregate, CommandBus, CommandContext, CommandError, EventCodec, EventStore, Executed, InspectError, LoadError, ProjectionError,
+    Aggregate, CommandBus, CommandContext, CommandError, EventCodec, EventStore, Executed, InspectError, LoadError, SubscriberError,
     RecordedEvent, StreamId, Version,
 };
 use uuid::Uuid;
 
 /// The event as a domain event of `A`, or `None` when it belongs to another aggregate type.
-pub(crate) fn decode<A: Aggregate>(event: &RecordedEvent) -> Result<Option<A::Event>, ProjectionError> {
+pub(crate) fn decode<A: Aggregate>(event: &RecordedEvent) -> Result<Option<A::Event>, SubscriberError> {
     if event.stream.aggregate_type != A::TYPE {
         return Ok(None);
     }
@@ -20,13 +20,13 @@ pub(crate) fn decode<A: Aggregate>(event: &RecordedEvent) -> Result<Option<A::Ev
 
 /// The current state of aggregate `id`, replayed from the store (the default state when the
 /// stream has no events).
-pub(crate) async fn load<A: Aggregate>(store: &dyn EventStore, id: Uuid) -> Result<A::State, ProjectionError> {
+pub(crate) async fn load<A: Aggregate>(store: &dyn EventStore, id: Uuid) -> Result<A::State, SubscriberError> {
     let stream = StreamId::new(A::TYPE, id);
     let codec = EventCodec::<A::Event>::default();
     match load_state::<A>(store, &stream, &codec, None).await {
         Ok((state, _version)) => Ok(state),
-        Err(actors::LoadError::Store(error)) => Err(ProjectionError::Store(error)),
-        Err(error) => Err(ProjectionError::failed(error)),
+        Err(actors::LoadError::Store(error)) => Err(SubscriberError::Store(error)),
+        Err(error) => Err(SubscriberError::failed(error)),
     }
 }
 
@@ -39,11 +39,11 @@ pub(crate) async fn inspect<A: Aggregate, R: Send + 'static>(
     id: Uuid,
     at_least: Version,
     read: impl FnOnce(&A::State) -> R + Send + 'static,
-) -> Result<R, ProjectionError> {
+) -> Result<R, SubscriberError> {
     match commands.inspect::<A, R>(id, at_least, move |state, _version| read(state)).await {
         Ok(answer) => Ok(answer),
-        Err(InspectError::Load(LoadError::Store(error))) => Err(ProjectionError::Store(error)),
-        Err(error) => Err(ProjectionError::failed(error)),
+        Err(InspectError::Load(LoadError::Store(error))) => Err(SubscriberError::Store(error)),
+        Err(error) => Err(SubscriberError::failed(error)),
     }
 }
 
@@ -55,12 +55,12 @@ pub(crate) async fn send<A: Aggregate>(
     id: Uuid,
     command: A::Command,
     context: CommandContext,
-) -> Result<Result<Executed<A>, A::Error>, ProjectionError> {
+) -> Result<Result<Executed<A>, A::Error>, SubscriberError> {
     match commands.send::<A>(id, command, context).await {
         Ok(executed) => Ok(Ok(executed)),
         Err(CommandError::Rejected(refusal)) => Ok(Err(refusal)),
-        Err(CommandError::Store(error)) => Err(ProjectionError::Store(error)),
-        Err(CommandError::Codec(error)) => Err(ProjectionError::Codec(error)),
-        Err(error) => Err(ProjectionError::failed(error)),
+        Err(CommandError::Store(error)) => Err(SubscriberError::Store(error)),
+        Err(CommandError::Codec(error)) => Err(SubscriberError::Codec(error)),
+        Err(error) => Err(SubscriberError::failed(error)),
     }
 }

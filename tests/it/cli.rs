@@ -82,7 +82,7 @@ async fn open(config: &Config) -> Arc<App> {
 async fn settle(app: &App) -> u64 {
     loop {
         let head = app.head().await.unwrap();
-        app.runtime().projections().wait_for(head, DEADLINE, WaitFor::All).await.unwrap();
+        app.runtime().subscribers().wait_for(head, DEADLINE, WaitFor::All).await.unwrap();
         if app.head().await.unwrap() == head {
             return head;
         }
@@ -188,7 +188,7 @@ async fn an_exported_log_imports_byte_for_byte_without_mailing_or_charging_again
     let booking = app.read_models().bookings.get(backup.booking).unwrap().expect("the booking is in the read model");
     assert_eq!(booking.status, BookingStatus::Confirmed);
     assert_eq!(settle(&app).await, backup.head, "no reaction appended anything (no charge, no refund, no command)");
-    let statuses = app.runtime().projections().statuses().await.unwrap();
+    let statuses = app.runtime().subscribers().statuses().await.unwrap();
     assert!(statuses.iter().all(|s| s.position == backup.head && s.parked == 0), "{statuses:?}");
     // The credentials came along in a.ndjson.credentials: members sign in as before.
     app.login("teacher@example.org", "correct horse battery").await.expect("the teacher signs in to the restored directory");

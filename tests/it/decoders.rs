@@ -4,7 +4,7 @@
 use actors::{RecordedEvent, StreamId};
 use chrono::{DateTime, Utc};
 use konnektid::cli::{read_backup, write_backup_line, BackupError};
-use konnektid::projections::{Cursor, QueryError};
+use konnektid::read_models::{Cursor, QueryError};
 use proptest::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;

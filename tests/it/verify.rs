@@ -65,7 +65,7 @@ async fn open_store(data_dir: &Path) -> SledStore {
 async fn settle(app: &App) {
     loop {
         let head = app.head().await.expect("the head");
-        app.runtime().projections().wait_for(head, Duration::from_secs(10), WaitFor::All).await.expect("the subscribers settle");
+        app.runtime().subscribers().wait_for(head, Duration::from_secs(10), WaitFor::All).await.expect("the subscribers settle");
         if app.head().await.expect("the head") == head {
             return;
         }

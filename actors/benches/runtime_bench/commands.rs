@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use actors::codec::encode_bytes;
-use actors::store::CommittedBatch;
+use actors::encode_bytes;
+use actors::CommittedBatch;
 use actors::{
-    AggregateConfig, CommandContext, EventCodec, EventStore, ExpectedVersion, ProjectionError, ReadModel, ReadModelTx, RecordedEvent,
+    AggregateConfig, CommandContext, EventCodec, EventStore, ExpectedVersion, SubscriberError, ReadModel, ReadModelTx, RecordedEvent,
     Runtime, SledStore, SledStoreConfig, StreamId, WaitFor,
 };
 use chrono::Utc;
@@ -75,7 +75,7 @@ pub struct LagProbe {
 }
 
 impl ReadModel for LagProbe {
-    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), SubscriberError> {
         if self.recording.load(Ordering::Relaxed) {
             let lag = Utc::now() - event.recorded_at;
             self.lags_ms.lock().push(lag.num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0);
@@ -135,7 +135,7 @@ async fn groups_seen(watcher: JoinHandle<GroupCommits>) -> GroupCommits {
 
 pub async fn wait_for_read_models(runtime: &Runtime) {
     let head = runtime.store().head().await.expect("read the head");
-    runtime.projections().wait_for(head, Duration::from_secs(120), WaitFor::ReadModels).await.expect("the read model catches up");
+    runtime.subscribers().wait_for(head, Duration::from_secs(120), WaitFor::ReadModels).await.expect("the read model catches up");
 }
 
 /// W1 and W3 on one durable store, then the store alone, then the raw sled ceilings.

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use actors::actor::load_state;
-use actors::codec::encode_bytes;
+use actors::load_state;
+use actors::encode_bytes;
 use actors::{
     Aggregate, AggregateConfig, CommandContext, EventCodec, EventStore, ExpectedVersion, Runtime, SledStore, SledStoreConfig, Snapshot,
     StreamId,

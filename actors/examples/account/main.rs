@@ -8,9 +8,9 @@ mod domain;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::projection::decode_value;
+use actors::decode_value;
 use actors::{
-    CommandBus, CommandContext, EventCodec, EventHandler, ProcessManager, ProjectionError, ReadModel, ReadModelTx, RecordedEvent, Runtime,
+    CommandBus, CommandContext, EventCodec, EventHandler, ProcessManager, SubscriberError, ReadModel, ReadModelTx, RecordedEvent, Runtime,
     SledStore, SledStoreConfig, StartFrom, WaitFor,
 };
 use async_trait::async_trait;
@@ -22,7 +22,7 @@ use domain::{Account, AccountCommand, AccountEvent};
 struct Balances;
 
 impl ReadModel for Balances {
-    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), SubscriberError> {
         let key = event.stream.aggregate_id.as_bytes().to_vec();
         let balance: i64 = tx.fetch(&key)?.unwrap_or(0);
         let change = match EventCodec::<AccountEvent>::default().decode(event)? {
@@ -43,10 +43,10 @@ impl ProcessManager for WelcomeBonus {
         &["Opened"]
     }
 
-    async fn react(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
+    async fn react(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
         let bonus = AccountCommand::Deposit { amount: 10, note: Some("welcome".into()) };
         let context = CommandContext::caused_by(event, "welcome-bonus", 0);
-        commands.send::<Account>(event.stream.aggregate_id, bonus, context).await.map_err(ProjectionError::failed)?;
+        commands.send::<Account>(event.stream.aggregate_id, bonus, context).await.map_err(SubscriberError::failed)?;
         Ok(())
     }
 }
@@ -60,7 +60,7 @@ impl EventHandler for StatementPrinter {
         &["Deposited", "Withdrawn"]
     }
 
-    async fn handle(&self, event: &RecordedEvent, _: &CommandBus) -> Result<(), ProjectionError> {
+    async fn handle(&self, event: &RecordedEvent, _: &CommandBus) -> Result<(), SubscriberError> {
         let line = EventCodec::<AccountEvent>::default().decode(event)?;
         println!("  statement: {} {:?}", event.stream, line);
         Ok(())
@@ -84,9 +84,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opened = runtime.send::<Account>(id, AccountCommand::Open { owner: "ada".into() }, CommandContext::new_request()).await?;
     // The bonus is deposited by the process manager, after the commit of `Opened`: wait for it.
     let bonus_position = opened.last_position().unwrap_or(0) + 1;
-    runtime.projections().wait_for(bonus_position, Duration::from_secs(5), WaitFor::All).await?;
+    runtime.subscribers().wait_for(bonus_position, Duration::from_secs(5), WaitFor::All).await?;
     let withdrawn = runtime.send::<Account>(id, AccountCommand::Withdraw { amount: 3 }, CommandContext::new_request()).await?;
-    runtime.projections().wait_for(withdrawn.last_position().unwrap_or(0), Duration::from_secs(5), WaitFor::All).await?;
+    runtime.subscribers().wait_for(withdrawn.last_position().unwrap_or(0), Duration::from_secs(5), WaitFor::All).await?;
 
     let tree = runtime.read_model("balances").expect("registered above").tree();
     let balance: i64 = decode_value(&tree.get(id.as_bytes())?.expect("projected"))?;
@@ -101,7 +101,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("state at version {version}: {state:?}");
         }
     }
-    for status in runtime.projections().statuses().await? {
+    for status in runtime.subscribers().statuses().await? {
         println!("subscriber {} ({:?}) at {} lag {} {:?}", status.name, status.kind, status.position, status.lag, status.state);
     }
     runtime.shutdown().await;

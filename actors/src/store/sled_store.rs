@@ -136,7 +136,7 @@ impl SledStore {
         synced_dir: Option<&Path>,
         config: SledStoreConfig,
     ) -> Result<(Self, Writer, mpsc::Receiver<Request>), StoreError> {
-        crate::telemetry::store_poisoned(false);
+        crate::metrics::store_poisoned(false);
         let log = db.open_tree("log").map_err(StoreError::backend)?;
         let snapshots = db.open_tree("snapshots").map_err(StoreError::backend)?;
         let (bus, _) = broadcast::channel(4096);

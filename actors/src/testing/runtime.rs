@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::aggregate::Aggregate;
 use crate::command::{CommandError, Executed};
 use crate::event::{CommandContext, RecordedEvent};
-use crate::projection::WaitFor;
+use crate::subscriber::WaitFor;
 use crate::runtime::{Runtime, RuntimeBuilder};
 use crate::store::{EventStore, SledStore, SledStoreConfig};
 
@@ -77,7 +77,7 @@ impl TestRuntime {
         loop {
             let head = self.store().head().await.expect("read the head");
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if let Err(timeout) = self.runtime().projections().wait_for(head, left, WaitFor::All).await {
+            if let Err(timeout) = self.runtime().subscribers().wait_for(head, left, WaitFor::All).await {
                 panic!("the runtime did not settle: {timeout}");
             }
             if self.store().head().await.expect("read the head") == head {

@@ -1,7 +1,7 @@
 //! The decoders of stored bytes (events, snapshots, payloads) on arbitrary and damaged input:
 //! never a panic, always a typed error.
 
-use actors::codec::{decode_bytes, encode_bytes};
+use actors::{decode_bytes, encode_bytes};
 use actors::{BytesError, CodecError, EventCodec, RecordedEvent, Snapshot, StreamId};
 use proptest::prelude::*;
 use uuid::Uuid;

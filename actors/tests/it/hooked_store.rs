@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use actors::store::CommittedBatch;
+use actors::CommittedBatch;
 use actors::{
     Appended, CommandContext, Conflict, EventStore, ExpectedVersion, InMemoryStore, NewEvent, Position, RecordedEvent, Snapshot,
     StoreError, StreamId, Version,

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::projection::{ParkedError, RebuildError};
+use actors::{ParkedError, RebuildError};
 use actors::testing::TestRuntime;
 use actors::{
-    AggregateConfig, CommandContext, EventCodec, ProjectionError, ProjectorState, ReadModel, ReadModelTx, RecordedEvent, RetryPolicy,
+    AggregateConfig, CommandContext, EventCodec, SubscriberError, SubscriberState, ReadModel, ReadModelTx, RecordedEvent, RetryPolicy,
     Runtime, RuntimeBuilder,
 };
 use uuid::Uuid;
@@ -26,11 +26,11 @@ struct Picky {
 }
 
 impl ReadModel for Picky {
-    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), SubscriberError> {
         let AccountEvent::Opened { owner } = EventCodec::<AccountEvent>::default().decode(event)? else { return Ok(()) };
         if owner == "ada" && !self.healed.load(Ordering::SeqCst) {
             let attempt = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
-            return Err(ProjectionError::failed(std::io::Error::other(format!("not yet (attempt {attempt})"))));
+            return Err(SubscriberError::failed(std::io::Error::other(format!("not yet (attempt {attempt})"))));
         }
         let key = event.stream.aggregate_id.as_bytes().to_vec();
         let applied: u64 = tx.fetch(&key)?.unwrap_or(0);
@@ -66,7 +66,7 @@ async fn parked_ada(picky: &Picky) -> (TestRuntime, Uuid) {
     let ada = Uuid::new_v4();
     test.send::<Account>(ada, open("ada")).await.expect("opened");
     test.settle().await;
-    assert_eq!(test.runtime().projections().parked("picky").len(), 1);
+    assert_eq!(test.runtime().subscribers().parked("picky").len(), 1);
     (test, ada)
 }
 
@@ -75,7 +75,7 @@ async fn two_retries_of_one_parked_event_at_once_apply_it_once() {
     let picky = Picky::default();
     let (test, ada) = parked_ada(&picky).await;
     picky.healed.store(true, Ordering::SeqCst);
-    let projections = test.runtime().projections();
+    let projections = test.runtime().subscribers();
     let (first, second) = futures::join!(projections.retry_parked("picky", 1), projections.retry_parked("picky", 1));
     let mut outcomes = [first, second];
     outcomes.sort_by_key(Result::is_err);
@@ -88,7 +88,7 @@ async fn two_retries_of_one_parked_event_at_once_apply_it_once() {
 async fn a_failed_retry_records_its_new_error() {
     let picky = Picky::default();
     let (test, _) = parked_ada(&picky).await;
-    let projections = test.runtime().projections();
+    let projections = test.runtime().subscribers();
     let before = projections.parked("picky")[0].error.clone();
     let retried = projections.retry_parked("picky", 1).await;
     assert!(matches!(retried, Err(ParkedError::FailedAgain(_))), "{retried:?}");
@@ -104,10 +104,10 @@ async fn a_rebuilt_read_model_does_not_inherit_the_old_copys_parked_events() {
     let (test, ada) = parked_ada(&picky).await;
     picky.healed.store(true, Ordering::SeqCst);
     let before = serving_tree(test.runtime(), "picky");
-    test.runtime().projections().rebuild("picky").await.expect("a rebuild");
+    test.runtime().subscribers().rebuild("picky").await.expect("a rebuild");
     until("the rebuilt copy serves", || serving_tree(test.runtime(), "picky") != before).await;
     assert_eq!(applied(test.runtime(), ada), 1, "the new copy applied the event once");
-    let projections = test.runtime().projections();
+    let projections = test.runtime().subscribers();
     assert!(projections.parked("picky").is_empty(), "{:?}", projections.parked("picky"));
     assert!(matches!(projections.retry_parked("picky", 1).await, Err(ParkedError::NotParked { .. })));
     assert_eq!(applied(test.runtime(), ada), 1, "no second apply");
@@ -124,11 +124,11 @@ async fn two_rebuilds_at_once_start_one_copy_and_refuse_the_other() {
     let before = serving_tree(&runtime, "picky");
     // Each call then yields inside `rebuild`, so the two interleave.
     store.yielding_head.store(true, Ordering::SeqCst);
-    let projections = runtime.projections();
+    let projections = runtime.subscribers();
     let (first, second) = futures::join!(projections.rebuild("picky"), projections.rebuild("picky"));
     let mut outcomes = [first.map(|status| status.state), second.map(|status| status.state)];
     outcomes.sort_by_key(Result::is_err);
-    assert!(matches!(outcomes, [Ok(ProjectorState::Rebuilding), Err(RebuildError::AlreadyRebuilding(_))]), "{outcomes:?}");
+    assert!(matches!(outcomes, [Ok(SubscriberState::Rebuilding), Err(RebuildError::AlreadyRebuilding(_))]), "{outcomes:?}");
     until("the rebuilt copy serves", || serving_tree(&runtime, "picky") != before).await;
     assert_eq!(applied(&runtime, bob), 1);
     runtime.shutdown().await;
@@ -142,7 +142,7 @@ struct Gated {
 }
 
 impl ReadModel for Gated {
-    fn apply(&self, tx: &mut ReadModelTx<'_>, _: &RecordedEvent) -> Result<(), ProjectionError> {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, _: &RecordedEvent) -> Result<(), SubscriberError> {
         while self.closed.load(Ordering::SeqCst) {
             self.waiting.store(true, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(1));
@@ -165,12 +165,12 @@ async fn shutdown_stops_a_copy_being_built_and_it_is_never_swapped_in() {
     test.settle().await;
     let before = serving_tree(test.runtime(), "gated");
     gated.closed.store(true, Ordering::SeqCst);
-    let projections = test.runtime().projections();
+    let projections = test.runtime().subscribers();
     projections.rebuild("gated").await.expect("a rebuild");
     until("the copy is applying", || gated.waiting.load(Ordering::SeqCst)).await;
     projections.stop_all();
     gated.closed.store(false, Ordering::SeqCst);
-    let rebuilding = || async { projections.statuses().await.expect("statuses")[0].state == ProjectorState::Rebuilding };
+    let rebuilding = || async { projections.statuses().await.expect("statuses")[0].state == SubscriberState::Rebuilding };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while rebuilding().await {
         assert!(tokio::time::Instant::now() < deadline, "the rebuild never ended");

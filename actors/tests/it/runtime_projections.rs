@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::projection::ParkedEvent;
+use actors::ParkedEvent;
 use actors::testing::TestRuntime;
 use actors::{
-    AggregateConfig, CommandBus, CommandContext, EventCodec, EventHandler, ProcessManager, ProjectionError, ProjectorState, ReadModel,
+    AggregateConfig, CommandBus, CommandContext, EventCodec, EventHandler, ProcessManager, SubscriberError, SubscriberState, ReadModel,
     ReadModelTx, RecordedEvent, RetryPolicy, RuntimeBuilder, StartFrom, SubscriberKind, WaitFor,
 };
 use async_trait::async_trait;
@@ -26,7 +26,7 @@ struct Balances {
 }
 
 impl ReadModel for Balances {
-    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), SubscriberError> {
         self.seen.lock().push(event.position);
         let key = event.stream.aggregate_id.as_bytes().to_vec();
         let balance: u64 = tx.fetch(&key)?.unwrap_or(0);
@@ -95,7 +95,7 @@ async fn the_switch_from_catch_up_to_live_has_no_gap_and_no_duplicate() {
             writer.await.unwrap();
         }
         let head = store.head().await.unwrap();
-        follower.projections().wait_for(head, Duration::from_secs(10), WaitFor::All).await.unwrap();
+        follower.subscribers().wait_for(head, Duration::from_secs(10), WaitFor::All).await.unwrap();
         let seen = balances.seen.lock().clone();
         assert_eq!(seen, (1..=head).collect::<Vec<_>>(), "round {round}: every position once, in order");
         follower.shutdown().await;
@@ -121,7 +121,7 @@ async fn the_read_version_stays_while_nothing_is_applied_and_moves_once_a_change
     let id = Uuid::new_v4();
     test.send::<Account>(id, open("ada")).await.unwrap();
     test.settle().await;
-    let version = test.runtime().projections().read_version();
+    let version = test.runtime().subscribers().read_version();
     let settled = version.current();
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(version.current(), settled, "nothing was applied");
@@ -132,7 +132,7 @@ async fn the_read_version_stays_while_nothing_is_applied_and_moves_once_a_change
     assert_eq!(balance(&test, "balances", id), Some(2), "a reader that sees the new version sees the change");
     // Read before the rebuild starts: the swap may come before `rebuild` returns.
     let before = test.runtime().read_model("balances").unwrap().tree().name();
-    test.runtime().projections().rebuild("balances").await.unwrap();
+    test.runtime().subscribers().rebuild("balances").await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while test.runtime().read_model("balances").unwrap().tree().name() == before {
         assert!(tokio::time::Instant::now() < deadline, "the rebuild never swapped");
@@ -154,26 +154,26 @@ async fn a_rebuild_builds_a_fresh_copy_while_the_old_one_serves_then_swaps() {
     }
     test.settle().await;
     let before = test.runtime().read_model("balances").unwrap().tree().name();
-    let status = test.runtime().projections().rebuild("balances").await.unwrap();
-    assert_eq!(status.state, ProjectorState::Rebuilding);
+    let status = test.runtime().subscribers().rebuild("balances").await.unwrap();
+    assert_eq!(status.state, SubscriberState::Rebuilding);
     // The old copy keeps answering during the rebuild.
     assert_eq!(balance(&test, "balances", ids[0]), Some(3));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let statuses = test.runtime().projections().statuses().await.unwrap();
-        if statuses[0].state == ProjectorState::Live && test.runtime().read_model("balances").unwrap().tree().name() != before {
+        let statuses = test.runtime().subscribers().statuses().await.unwrap();
+        if statuses[0].state == SubscriberState::Live && test.runtime().read_model("balances").unwrap().tree().name() != before {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "the rebuild never finished: {statuses:?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     for id in &ids {
-        assert_eq!(balance(&test, "balances", *id), Some(3), "parked: {:?}", test.runtime().projections().parked("balances"));
+        assert_eq!(balance(&test, "balances", *id), Some(3), "parked: {:?}", test.runtime().subscribers().parked("balances"));
     }
     let executed = test.send::<Account>(ids[0], deposit(1)).await.unwrap();
     test.runtime().wait_for(executed.last_position().unwrap(), Duration::from_secs(5)).await.unwrap();
     assert_eq!(balance(&test, "balances", ids[0]), Some(4));
-    assert!(test.runtime().projections().rebuild("nope").await.is_err());
+    assert!(test.runtime().subscribers().rebuild("nope").await.is_err());
 }
 
 /// Counts the effects it performs; fails its first `failures` attempts, and always fails for
@@ -194,14 +194,14 @@ impl EventHandler for Mailer {
         &["Opened"]
     }
 
-    async fn handle(&self, event: &RecordedEvent, _: &CommandBus) -> Result<(), ProjectionError> {
+    async fn handle(&self, event: &RecordedEvent, _: &CommandBus) -> Result<(), SubscriberError> {
         let owner = match EventCodec::<AccountEvent>::default().decode(event)? {
             AccountEvent::Opened { owner } => owner,
             _ => String::new(),
         };
         let poisoned = self.poison == Some(owner.as_str()) && !self.healed.load(Ordering::SeqCst);
         if self.attempts.fetch_add(1, Ordering::SeqCst) < self.failures || poisoned {
-            return Err(ProjectionError::failed(std::io::Error::other("mail server down")));
+            return Err(SubscriberError::failed(std::io::Error::other("mail server down")));
         }
         self.sent.lock().push(event.event_id);
         Ok(())
@@ -284,11 +284,11 @@ async fn an_event_that_keeps_failing_is_parked_and_the_handler_goes_on() {
     test.send::<Account>(Uuid::new_v4(), open("bob")).await.unwrap();
     test.settle().await;
     assert_eq!(mailer.sent.lock().len(), 1, "the second event went through");
-    let parked: Vec<ParkedEvent> = test.runtime().projections().parked("mailer");
+    let parked: Vec<ParkedEvent> = test.runtime().subscribers().parked("mailer");
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0].position, 1);
     assert!(parked[0].error.contains("mail server down"));
-    let status = test.runtime().projections().statuses().await.unwrap();
+    let status = test.runtime().subscribers().statuses().await.unwrap();
     assert_eq!((status[0].kind, status[0].parked, status[0].position, status[0].lag), (SubscriberKind::Handler, 1, 2, 0));
 }
 
@@ -305,9 +305,9 @@ impl ProcessManager for WelcomeBonus {
         &["Opened"]
     }
 
-    async fn react(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
+    async fn react(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
         let context = CommandContext::caused_by(event, "welcome-bonus", 0);
-        commands.send::<Account>(event.stream.aggregate_id, deposit(1), context).await.map_err(ProjectionError::failed)?;
+        commands.send::<Account>(event.stream.aggregate_id, deposit(1), context).await.map_err(SubscriberError::failed)?;
         Ok(())
     }
 }
@@ -378,7 +378,7 @@ async fn a_process_manager_replayed_over_the_whole_history_commits_nothing_new()
     replay.store(true, Ordering::SeqCst);
     test.restart().await;
     test.settle().await;
-    let statuses = test.runtime().projections().statuses().await.unwrap();
+    let statuses = test.runtime().subscribers().statuses().await.unwrap();
     assert_eq!((statuses[0].name.as_str(), statuses[0].position), ("welcome-bonus-replayed", 6));
     assert_eq!(test.events().await.iter().map(|e| e.event_id).collect::<Vec<_>>(), before.iter().map(|e| e.event_id).collect::<Vec<_>>());
     for id in ids {
@@ -402,10 +402,10 @@ async fn an_admin_can_retry_a_parked_event_once_the_cause_is_fixed_or_skip_it() 
     test.send::<Account>(Uuid::new_v4(), open("ada")).await.unwrap();
     test.send::<Account>(Uuid::new_v4(), open("ada")).await.unwrap();
     test.settle().await;
-    let projections = test.runtime().projections();
+    let projections = test.runtime().subscribers();
     assert_eq!(projections.parked("mailer").len(), 2);
     // Still broken: the retry fails and the event stays parked.
-    assert!(matches!(projections.retry_parked("mailer", 1).await, Err(actors::projection::ParkedError::FailedAgain(_))));
+    assert!(matches!(projections.retry_parked("mailer", 1).await, Err(actors::ParkedError::FailedAgain(_))));
     mailer.healed.store(true, Ordering::SeqCst);
     projections.retry_parked("mailer", 1).await.unwrap();
     assert_eq!(mailer.sent.lock().len(), 1);
@@ -434,7 +434,7 @@ impl EventHandler for DepositTracer {
         event.stream.aggregate_id
     }
 
-    async fn handle(&self, event: &RecordedEvent, _: &CommandBus) -> Result<(), ProjectionError> {
+    async fn handle(&self, event: &RecordedEvent, _: &CommandBus) -> Result<(), SubscriberError> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_in_flight.fetch_max(now, Ordering::SeqCst);
         // Long enough for the other keys' reactions to start meanwhile.

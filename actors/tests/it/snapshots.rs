@@ -1,8 +1,8 @@
 //! Loading state from a snapshot plus the tail of the stream gives what a full replay gives, at
 //! the head and at any earlier version.
 
-use actors::actor::load_state;
-use actors::codec::encode_bytes;
+use actors::load_state;
+use actors::encode_bytes;
 use actors::{Aggregate, CommandContext, EventCodec, EventStore, ExpectedVersion, InMemoryStore, SledStore, Snapshot, StreamId};
 use proptest::prelude::*;
 use proptest::sample::Index;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::{
-    AggregateConfig, CommandBus, EventHandler, EventStore, ExpectedVersion, ImportError, ProjectionError, ReadModel, ReadModelTx,
+    AggregateConfig, CommandBus, EventHandler, EventStore, ExpectedVersion, ImportError, SubscriberError, ReadModel, ReadModelTx,
     RecordedEvent, Runtime, SledStore, SledStoreConfig, StartFrom, StreamId,
 };
 use async_trait::async_trait;
@@ -137,7 +137,7 @@ impl EventHandler for Recorder {
         &["Opened", "Deposited"]
     }
 
-    async fn handle(&self, event: &RecordedEvent, _: &CommandBus) -> Result<(), ProjectionError> {
+    async fn handle(&self, event: &RecordedEvent, _: &CommandBus) -> Result<(), SubscriberError> {
         self.0.lock().push(event.position);
         Ok(())
     }
@@ -148,7 +148,7 @@ impl EventHandler for Recorder {
 struct Counter;
 
 impl ReadModel for Counter {
-    fn apply(&self, tx: &mut ReadModelTx<'_>, _: &RecordedEvent) -> Result<(), ProjectionError> {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, _: &RecordedEvent) -> Result<(), SubscriberError> {
         let count: u64 = tx.fetch(b"count")?.unwrap_or(0);
         tx.put(b"count".to_vec(), &(count + 1))
     }
@@ -174,7 +174,7 @@ async fn reactions_starting_at_head_do_not_act_on_imported_history_while_read_mo
 
     let executed = runtime.send::<Account>(Uuid::new_v4(), open("new"), request()).await.unwrap();
     let position = executed.last_position().unwrap();
-    runtime.projections().wait_for(position, Duration::from_secs(5), actors::WaitFor::All).await.unwrap();
+    runtime.subscribers().wait_for(position, Duration::from_secs(5), actors::WaitFor::All).await.unwrap();
     assert_eq!(*effects.0.lock(), [22], "only what was committed after the start");
     runtime.shutdown().await;
 }

@@ -1,7 +1,7 @@
 //! Events stored at an older schema version still load: the committed v1 fixture goes through
 //! the account's upcaster, from a record and from a sled store.
 
-use actors::actor::load_state;
+use actors::load_state;
 use actors::{CodecError, CommandContext, EventCodec, EventStore, ExpectedVersion, NewEvent, RecordedEvent, SledStore, StreamId};
 use serde::Serialize;
 use uuid::Uuid;

@@ -6,7 +6,7 @@ use juniper::{graphql_object, GraphQLObject, ID};
 use super::{millis, CourseStatusValue, PageInfo};
 use crate::api::{id, Context};
 use crate::app::{AppError, Caller};
-use crate::projections::{Connection, CourseFilter, CourseView, MemberView, PageRequest};
+use crate::read_models::{Connection, CourseFilter, CourseView, MemberView, PageRequest};
 
 /// A member; `itself` when the payload goes to that very member (registration, login), whose
 /// token the request did not carry yet.

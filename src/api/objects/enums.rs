@@ -154,13 +154,13 @@ pub enum ProjectionStateValue {
     Stopped,
 }
 
-impl From<actors::ProjectorState> for ProjectionStateValue {
-    fn from(state: actors::ProjectorState) -> Self {
+impl From<actors::SubscriberState> for ProjectionStateValue {
+    fn from(state: actors::SubscriberState) -> Self {
         match state {
-            actors::ProjectorState::CatchingUp => Self::CatchingUp,
-            actors::ProjectorState::Live => Self::Live,
-            actors::ProjectorState::Rebuilding => Self::Rebuilding,
-            actors::ProjectorState::Stopped => Self::Stopped,
+            actors::SubscriberState::CatchingUp => Self::CatchingUp,
+            actors::SubscriberState::Live => Self::Live,
+            actors::SubscriberState::Rebuilding => Self::Rebuilding,
+            actors::SubscriberState::Stopped => Self::Stopped,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The event store seen from the API: recorded events, streams with time travel, and the
 //! subscribers' progress.
 
-use actors::{ProjectorStatus, RecordedEvent, Version};
+use actors::{SubscriberStatus, RecordedEvent, Version};
 use chrono::{DateTime, Utc};
 use juniper::{graphql_object, BoxFuture, ID};
 use uuid::Uuid;
@@ -156,7 +156,7 @@ impl StreamObject {
     }
 }
 
-pub struct ProjectionStatusObject(pub ProjectorStatus);
+pub struct ProjectionStatusObject(pub SubscriberStatus);
 
 #[graphql_object(name = "ProjectionStatus", context = Context)]
 impl ProjectionStatusObject {
@@ -192,7 +192,7 @@ impl ProjectionStatusObject {
 /// An event a subscriber gave up on after its retries (a dead letter), with the last error.
 pub struct ParkedEventObject {
     pub subscriber: String,
-    pub parked: actors::projection::ParkedEvent,
+    pub parked: actors::ParkedEvent,
 }
 
 #[graphql_object(name = "ParkedEvent", context = Context)]

@@ -7,7 +7,7 @@ use super::catalogue::{course, member};
 use super::{millis, BookingStatusValue, CourseObject, MemberObject, PageInfo, PaymentStatusValue};
 use crate::api::{id, Context};
 use crate::app::AppError;
-use crate::projections::{BookingView, Connection, PaymentView, StatsView};
+use crate::read_models::{BookingView, Connection, PaymentView, StatsView};
 
 pub struct BookingObject(pub BookingView);
 

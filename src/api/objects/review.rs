@@ -7,7 +7,7 @@ use super::catalogue::{course, member};
 use super::{millis, CourseObject, MemberObject, PageInfo, RecordedEventObject};
 use crate::api::{id, Context};
 use crate::app::AppError;
-use crate::projections::{Connection, ReviewView};
+use crate::read_models::{Connection, ReviewView};
 
 pub struct ReviewObject(pub ReviewView);
 

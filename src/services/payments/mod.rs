@@ -18,7 +18,7 @@ pub mod simulated;
 
 use std::sync::Arc;
 
-use actors::{Aggregate, CommandBus, CommandContext, EventHandler, EventStore, Executed, ProjectionError, RecordedEvent, StreamId};
+use actors::{Aggregate, CommandBus, CommandContext, EventHandler, EventStore, Executed, SubscriberError, RecordedEvent, StreamId};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -85,7 +85,7 @@ impl Payments {
 
     /// Charges a booking that holds a seat, unless an outcome is recorded or, before the charge
     /// was requested, the booking moved on.
-    async fn charge(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
+    async fn charge(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
         let booking_id = event.stream.aggregate_id;
         let Some(booking) = inspect::<Booking, _>(commands, booking_id, event.version, Clone::clone).await? else {
             tracing::warn!(%booking_id, "a booking holding a seat has no stream; not charging");
@@ -109,7 +109,7 @@ impl Payments {
     /// Records the intent to charge a booking that holds its seat, then charges it. The payment
     /// answers a repeated request with what it recorded the first time, and refuses once an
     /// outcome is recorded.
-    async fn request_and_charge(&self, event: &RecordedEvent, commands: &CommandBus, booking: BookingState) -> Result<(), ProjectionError> {
+    async fn request_and_charge(&self, event: &RecordedEvent, commands: &CommandBus, booking: BookingState) -> Result<(), SubscriberError> {
         let booking_id = event.stream.aggregate_id;
         let request = ChargeRequest {
             key: charge_key(booking_id),
@@ -148,7 +148,7 @@ impl Payments {
         commands: &CommandBus,
         request: &ChargeRequest,
         asked_before: bool,
-    ) -> Result<(), ProjectionError> {
+    ) -> Result<(), SubscriberError> {
         let context = CommandContext::caused_by(event, PAYMENTS, 1);
         if let Err(refusal) = settle_charge(self.gateway.as_ref(), commands, request, asked_before, event.recorded_at, context).await? {
             tracing::error!(booking_id = %request.booking_id, %refusal, "the payment refused the provider's outcome");
@@ -160,7 +160,7 @@ impl Payments {
     /// provider knows is asked for and recorded first, and its capture comes back here as a
     /// `PaymentCaptured`. Runs on the booking's cancellation and on the payment's capture, so
     /// whichever of the two comes last finds both.
-    async fn refund_if_owed(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
+    async fn refund_if_owed(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
         let booking_id = event.stream.aggregate_id;
         // The booking as of everything the store holds for it, read in its live actor: a
         // cancellation committed before this read is in it, and one committed after it comes
@@ -206,11 +206,11 @@ pub async fn settle_charge(
     asked_before: bool,
     at: DateTime<Utc>,
     context: CommandContext,
-) -> Result<Recorded, ProjectionError> {
-    let known = if asked_before { gateway.charge_status(&charge.key).await.map_err(ProjectionError::failed)? } else { None };
+) -> Result<Recorded, SubscriberError> {
+    let known = if asked_before { gateway.charge_status(&charge.key).await.map_err(SubscriberError::failed)? } else { None };
     let outcome = match known {
         Some(outcome) => outcome,
-        None => gateway.charge(charge).await.map_err(ProjectionError::failed)?,
+        None => gateway.charge(charge).await.map_err(SubscriberError::failed)?,
     };
     tracing::info!(booking_id = %charge.booking_id, ?outcome, "charged");
     record_outcome(commands, charge, outcome, at, context).await
@@ -224,9 +224,9 @@ pub async fn resolve_outcome(
     payment: &PaymentState,
     at: DateTime<Utc>,
     context: CommandContext,
-) -> Result<Option<Recorded>, ProjectionError> {
+) -> Result<Option<Recorded>, SubscriberError> {
     let Some(charge) = charge_request(payment) else { return Ok(None) };
-    let Some(outcome) = gateway.charge_status(&charge.key).await.map_err(ProjectionError::failed)? else { return Ok(None) };
+    let Some(outcome) = gateway.charge_status(&charge.key).await.map_err(SubscriberError::failed)? else { return Ok(None) };
     tracing::info!(booking_id = %charge.booking_id, ?outcome, "the provider told the outcome of an unanswered charge");
     Ok(Some(record_outcome(commands, &charge, outcome, at, context).await?))
 }
@@ -237,7 +237,7 @@ async fn record_outcome(
     outcome: ChargeOutcome,
     at: DateTime<Utc>,
     context: CommandContext,
-) -> Result<Recorded, ProjectionError> {
+) -> Result<Recorded, SubscriberError> {
     let (booking_id, amount_cents, currency, payment_method) =
         (charge.booking_id, charge.amount_cents, charge.currency.clone(), charge.payment_method.clone());
     let record: PaymentCommand = match outcome {
@@ -259,8 +259,8 @@ pub async fn refund_captured(
     payment: &PaymentState,
     at: DateTime<Utc>,
     context: CommandContext,
-) -> Result<Recorded, ProjectionError> {
-    let refund_reference = gateway.refund(&refund_request(payment)).await.map_err(ProjectionError::failed)?;
+) -> Result<Recorded, SubscriberError> {
+    let refund_reference = gateway.refund(&refund_request(payment)).await.map_err(SubscriberError::failed)?;
     tracing::info!(booking_id = %payment.booking_id, %refund_reference, "refunded");
     let record = RefundPayment { provider_reference: refund_reference, at };
     send::<Payment>(commands, payment.booking_id, record.into(), context).await
@@ -278,7 +278,7 @@ impl EventHandler for Payments {
         event.stream.aggregate_id
     }
 
-    async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError> {
+    async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
         match decode::<Booking>(event)? {
             Some(BookingEvent::BookingSeatReserved { .. }) => return self.charge(event, commands).await,
             Some(BookingEvent::BookingCancelled { .. }) => return self.refund_if_owed(event, commands).await,

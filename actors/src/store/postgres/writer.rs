@@ -169,7 +169,7 @@ impl Writer {
             Some((client, statements)) => phases::close(client, statements, &decided, &group.locked, &self.channel).await,
             None => Err(StoreError::Closed),
         };
-        crate::telemetry::group_committed(group.requests.len(), decided.events.len(), group.started.elapsed());
+        crate::metrics::group_committed(group.requests.len(), decided.events.len(), group.started.elapsed());
         let mut published = group.hole;
         match &written {
             Ok(()) => published.extend(decided.events.iter().cloned()),

@@ -116,7 +116,7 @@ impl Durability {
 
     fn poisoned(&self, poisoned: Poisoned) -> StoreError {
         tracing::error!(error = %poisoned, "a durable write failed; the event store refuses writes until it is reopened");
-        crate::telemetry::store_poisoned(true);
+        crate::metrics::store_poisoned(true);
         // The first failure stays the reason.
         StoreError::Poisoned(self.poison.get_or_init(|| poisoned).clone())
     }

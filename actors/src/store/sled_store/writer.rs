@@ -107,7 +107,7 @@ impl Writer {
         if !committed.is_empty() {
             let flush_started = Instant::now();
             let written = self.durability.apply(&self.log, batch).and_then(|()| self.durability.sync());
-            crate::telemetry::group_committed(replies.len(), committed.len(), flush_started.elapsed());
+            crate::metrics::group_committed(replies.len(), committed.len(), flush_started.elapsed());
             if let Err(error) = written {
                 // The store is poisoned now. Every answer of the group may rest on it (a
                 // duplicate's "already committed", a conflict with a version it wrote), so every

@@ -22,7 +22,7 @@ async fn two_nodes(test: &str) -> Option<(TestSchema, Store, Store)> {
 
 /// Every event the feed delivers until it has delivered position `last`, checking that batches
 /// never go backwards (they may skip ahead; the caller checks what arrived).
-async fn follow_until(feed: &mut broadcast::Receiver<actors::store::CommittedBatch>, last: u64) -> Vec<RecordedEvent> {
+async fn follow_until(feed: &mut broadcast::Receiver<actors::CommittedBatch>, last: u64) -> Vec<RecordedEvent> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen: Vec<RecordedEvent> = Vec::new();
     while seen.last().is_none_or(|event| event.position < last) {

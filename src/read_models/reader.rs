@@ -1,7 +1,7 @@
 //! Storage helpers shared by the read models: key building, counters, and a reader over one tree.
 
-use actors::projection::decode_value;
-use actors::{ProjectionError, ReadModelHandle, ReadModelTx};
+use actors::decode_value;
+use actors::{SubscriberError, ReadModelHandle, ReadModelTx};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -32,7 +32,7 @@ pub(crate) fn index_key(tag: u8, owner: Option<Uuid>, cursor: &Cursor) -> Vec<u8
 }
 
 /// Adds `delta` to a signed counter stored with `put` (absent = 0).
-pub(crate) fn add_to_counter(tx: &mut ReadModelTx<'_>, key: &[u8], delta: i64) -> Result<(), ProjectionError> {
+pub(crate) fn add_to_counter(tx: &mut ReadModelTx<'_>, key: &[u8], delta: i64) -> Result<(), SubscriberError> {
     let current: i64 = tx.fetch(key)?.unwrap_or(0);
     tx.put(key.to_vec(), &current.saturating_add(delta))
 }
@@ -50,8 +50,8 @@ impl TreeReader {
 
     /// Reads a value stored with `put`.
     pub(crate) fn fetch<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, QueryError> {
-        match self.tree.get(key).map_err(ProjectionError::from)? {
-            Some(bytes) => Ok(Some(decode_value(&bytes).map_err(ProjectionError::from)?)),
+        match self.tree.get(key).map_err(SubscriberError::from)? {
+            Some(bytes) => Ok(Some(decode_value(&bytes).map_err(SubscriberError::from)?)),
             None => Ok(None),
         }
     }
@@ -60,7 +60,7 @@ impl TreeReader {
     pub(crate) fn scan(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), QueryError>> {
         self.tree.scan_prefix(prefix).map(|entry| match entry {
             Ok((key, value)) => Ok((key.to_vec(), value.to_vec())),
-            Err(error) => Err(QueryError::from(ProjectionError::from(error))),
+            Err(error) => Err(QueryError::from(SubscriberError::from(error))),
         })
     }
 
@@ -68,7 +68,7 @@ impl TreeReader {
     pub(crate) fn scan_values<T: DeserializeOwned>(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(Vec<u8>, T), QueryError>> {
         self.scan(prefix).map(|entry| {
             let (key, value) = entry?;
-            Ok((key, decode_value(&value).map_err(ProjectionError::from)?))
+            Ok((key, decode_value(&value).map_err(SubscriberError::from)?))
         })
     }
 

@@ -6,7 +6,7 @@
 //! `q` + course → its confirmed bookings; `o` + inverted count + course → [`CourseBookings`] ranks courses
 //! by that count (absent at zero); `r` + currency → revenue; `#...` → the counters.
 
-use actors::{Aggregate, EventCodec, ProjectionError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent};
+use actors::{Aggregate, EventCodec, SubscriberError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -67,15 +67,15 @@ struct BookingState {
 
 /// Keeps [`StatsView`] counters from the `member`, `course`, `booking` and `payment` streams.
 #[derive(Clone, Default)]
-pub struct StatsProjection {
+pub struct StatsReadModel {
     members: EventCodec<MemberEvent>,
     courses: EventCodec<CourseEvent>,
     bookings: EventCodec<BookingEvent>,
     payments: EventCodec<PaymentEvent>,
 }
 
-impl ReadModel for StatsProjection {
-    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+impl ReadModel for StatsReadModel {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), SubscriberError> {
         let id = event.stream.aggregate_id;
         match event.stream.aggregate_type.as_str() {
             Member::TYPE => match self.members.decode(event)? {
@@ -113,7 +113,7 @@ impl ReadModel for StatsProjection {
     }
 }
 
-fn set_course_status(tx: &mut ReadModelTx<'_>, course: Uuid, status: CourseStatus) -> Result<(), ProjectionError> {
+fn set_course_status(tx: &mut ReadModelTx<'_>, course: Uuid, status: CourseStatus) -> Result<(), SubscriberError> {
     let key = id_key(COURSE, course);
     let before: Option<CourseStatus> = tx.fetch(&key)?;
     let was_published = before == Some(CourseStatus::Published);
@@ -124,7 +124,7 @@ fn set_course_status(tx: &mut ReadModelTx<'_>, course: Uuid, status: CourseStatu
     tx.put(key, &status)
 }
 
-fn set_booking_status(tx: &mut ReadModelTx<'_>, booking: Uuid, status: BookingStatus) -> Result<(), ProjectionError> {
+fn set_booking_status(tx: &mut ReadModelTx<'_>, booking: Uuid, status: BookingStatus) -> Result<(), SubscriberError> {
     let key = id_key(BOOKING, booking);
     // Every booking event follows `BookingRequested`, which is never missed.
     let Some(mut state) = tx.fetch::<BookingState>(&key)? else { return Ok(()) };
@@ -153,7 +153,7 @@ fn ranking_key(course: Uuid, count: u64) -> Vec<u8> {
 }
 
 /// Moves the course's entry in the ranking from its old count to its new one.
-fn add_confirmed_to_course(tx: &mut ReadModelTx<'_>, course: Uuid, delta: i64) -> Result<(), ProjectionError> {
+fn add_confirmed_to_course(tx: &mut ReadModelTx<'_>, course: Uuid, delta: i64) -> Result<(), SubscriberError> {
     let key = id_key(CONFIRMED_PER_COURSE, course);
     let before: u64 = tx.fetch(&key)?.unwrap_or(0);
     let after = before.saturating_add_signed(delta);
@@ -166,7 +166,7 @@ fn add_confirmed_to_course(tx: &mut ReadModelTx<'_>, course: Uuid, delta: i64) -
     tx.put(key, &after)
 }
 
-fn add_revenue(tx: &mut ReadModelTx<'_>, currency: &str, delta: i64) -> Result<(), ProjectionError> {
+fn add_revenue(tx: &mut ReadModelTx<'_>, currency: &str, delta: i64) -> Result<(), SubscriberError> {
     add_to_counter(tx, &key(REVENUE, &[currency.as_bytes()]), delta)
 }
 

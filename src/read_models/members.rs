@@ -1,6 +1,6 @@
 //! The `members` read model: each member's profile (and e-mail, which the API shows only to its owner and the admin).
 
-use actors::{Aggregate, EventCodec, ProjectionError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent, Version};
+use actors::{Aggregate, EventCodec, SubscriberError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent, Version};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -31,12 +31,12 @@ pub struct MemberView {
 
 /// Keeps [`MemberView`]s from the `member` streams.
 #[derive(Clone, Default)]
-pub struct MembersProjection {
+pub struct MembersReadModel {
     codec: EventCodec<MemberEvent>,
 }
 
-impl ReadModel for MembersProjection {
-    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+impl ReadModel for MembersReadModel {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), SubscriberError> {
         if event.stream.aggregate_type != Member::TYPE {
             return Ok(());
         }

@@ -14,9 +14,9 @@ use crate::event::{Position, RecordedEvent};
 use crate::store::StoreError;
 
 pub use driver::RetryPolicy;
-pub use hub::{ParkedError, ParkedEvent, Projections, RebuildError, WaitFor, WaitTimeout};
+pub use hub::{ParkedError, ParkedEvent, Subscribers, RebuildError, WaitFor, WaitTimeout};
 pub(crate) use reactor::Reaction;
-pub use reactor::{EventHandler, ProcessManager, ReactorSubscriber};
+pub use reactor::{EventHandler, ProcessManager, ReactionSubscriber};
 pub use read_model::{decode_value, ReadModel, ReadModelHandle, ReadModelSubscriber, ReadModelTx, ReadVersion};
 
 /// What a subscriber is for; shown in its status.
@@ -32,7 +32,7 @@ pub enum SubscriberKind {
 
 /// Where a subscriber is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ProjectorState {
+pub enum SubscriberState {
     CatchingUp,
     Live,
     Rebuilding,
@@ -41,21 +41,21 @@ pub enum ProjectorState {
 
 /// A subscriber's progress as shown to operators.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProjectorStatus {
+pub struct SubscriberStatus {
     pub name: String,
     pub kind: SubscriberKind,
     /// Last global position applied.
     pub position: Position,
     /// Events committed but not applied yet.
     pub lag: u64,
-    pub state: ProjectorState,
+    pub state: SubscriberState,
     /// Events given up on after retries.
     pub parked: u64,
 }
 
 /// Why a subscriber could not take an event.
 #[derive(Debug, thiserror::Error)]
-pub enum ProjectionError {
+pub enum SubscriberError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -70,10 +70,10 @@ pub enum ProjectionError {
     Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-impl ProjectionError {
+impl SubscriberError {
     /// Wraps an error of a handler or read model of the application.
     pub fn failed(error: impl std::error::Error + Send + Sync + 'static) -> Self {
-        ProjectionError::Failed(Box::new(error))
+        SubscriberError::Failed(Box::new(error))
     }
 }
 
@@ -81,23 +81,23 @@ impl ProjectionError {
 #[async_trait]
 pub trait Subscriber: Send + 'static {
     /// The last position this subscriber has durably applied (0: none).
-    fn checkpoint(&self) -> Result<Position, ProjectionError>;
+    fn checkpoint(&self) -> Result<Position, SubscriberError>;
 
     /// Applies `events` (all after the checkpoint, in order) and moves the checkpoint to the last.
-    async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError>;
+    async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), SubscriberError>;
 
     /// Moves the checkpoint past `event` without applying it: the event was parked.
-    fn skip(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError>;
+    fn skip(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError>;
 
     /// Applies an event the checkpoint has already passed (an admin retrying a parked event),
     /// leaving the checkpoint where it is.
-    async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError>;
+    async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError>;
 }
 
 /// Reads a big-endian position stored under `key`; 0 when absent.
-pub(crate) fn read_position(tree: &sled::Tree, key: &[u8]) -> Result<Position, ProjectionError> {
+pub(crate) fn read_position(tree: &sled::Tree, key: &[u8]) -> Result<Position, SubscriberError> {
     match tree.get(key)? {
-        Some(bytes) => Ok(u64::from_be_bytes(bytes.as_ref().try_into().map_err(|_| ProjectionError::CorruptCheckpoint)?)),
+        Some(bytes) => Ok(u64::from_be_bytes(bytes.as_ref().try_into().map_err(|_| SubscriberError::CorruptCheckpoint)?)),
         None => Ok(0),
     }
 }

@@ -4,8 +4,8 @@ use uuid::Uuid;
 
 use super::{at, created, published, seat_reserved, Log};
 use crate::domain::course::CourseEvent;
-use crate::projections::courses::CourseStatus;
-use crate::projections::{CourseFilter, CourseView, PageRequest, QueryError, Viewer};
+use crate::read_models::courses::CourseStatus;
+use crate::read_models::{CourseFilter, CourseView, PageRequest, QueryError, Caller};
 
 fn titles(items: &[(String, CourseView)]) -> Vec<&str> {
     items.iter().map(|(_, course)| course.title.as_str()).collect()
@@ -101,16 +101,16 @@ async fn it_should_show_drafts_only_to_their_teacher_and_the_admin() {
     log.course(Uuid::new_v4(), [created(grace, "Grace's draft", "Math", 5)]).await;
     log.course(Uuid::new_v4(), [created(grace, "Published", "Math", 5), published()]).await;
     let courses = log.read().await.courses;
-    let seen_by = |viewer: Viewer| {
+    let seen_by = |viewer: Caller| {
         let filter = CourseFilter { visible_to: viewer, ..CourseFilter::default() };
         let page = courses.list(&filter, &PageRequest::first(10)).expect("the read model answers");
         assert_eq!(page.total_count, page.items.len());
         page.items.into_iter().map(|(_, course)| course.title).collect::<Vec<_>>()
     };
 
-    assert_eq!(seen_by(Viewer::Anonymous), vec!["Published"]);
-    assert_eq!(seen_by(Viewer::Member(ada)), vec!["Published", "Ada's draft"]);
-    assert_eq!(seen_by(Viewer::Admin), vec!["Published", "Grace's draft", "Ada's draft"]);
+    assert_eq!(seen_by(Caller::Anonymous), vec!["Published"]);
+    assert_eq!(seen_by(Caller::Member(ada)), vec!["Published", "Ada's draft"]);
+    assert_eq!(seen_by(Caller::Admin), vec!["Published", "Grace's draft", "Ada's draft"]);
 }
 
 #[actix_rt::test]

@@ -9,12 +9,12 @@
 //! outcome usually arrive before the booking's own event saying the same, and a late event must
 //! never take a booking back from a final status.
 
-use actors::{Aggregate, EventCodec, Position, ProjectionError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent, Version};
+use actors::{Aggregate, EventCodec, Position, SubscriberError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent, Version};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::paging::{paginate, Connection, Cursor, PageRequest, QueryError, Viewer};
+use super::paging::{paginate, Connection, Cursor, PageRequest, QueryError, Caller};
 use super::reader::{add_to_counter, id_key, index_key, key, read_count, TreeReader};
 pub use crate::domain::booking::BookingStatus;
 use crate::domain::booking::{Booking, BookingEvent};
@@ -53,11 +53,11 @@ pub struct BookingView {
 
 impl BookingView {
     /// The learner, the course's teacher and the admin may see a booking.
-    pub fn visible_to(&self, viewer: &Viewer) -> bool {
+    pub fn visible_to(&self, viewer: &Caller) -> bool {
         match viewer {
-            Viewer::Admin => true,
-            Viewer::Member(member) => *member == self.learner_id || *member == self.teacher_id,
-            Viewer::Anonymous => false,
+            Caller::Admin => true,
+            Caller::Member(member) => *member == self.learner_id || *member == self.teacher_id,
+            Caller::Anonymous => false,
         }
     }
 
@@ -93,14 +93,14 @@ fn status_key(status: BookingStatus) -> Vec<u8> {
 
 /// Keeps [`BookingView`]s from the `booking`, `course` and `payment` streams.
 #[derive(Clone, Default)]
-pub struct BookingsProjection {
+pub struct BookingsReadModel {
     bookings: EventCodec<BookingEvent>,
     courses: EventCodec<CourseEvent>,
     payments: EventCodec<PaymentEvent>,
 }
 
-impl ReadModel for BookingsProjection {
-    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+impl ReadModel for BookingsReadModel {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), SubscriberError> {
         let stream = &event.stream;
         match stream.aggregate_type.as_str() {
             Booking::TYPE => self.apply_booking(tx, event, self.bookings.decode(event)?),
@@ -131,7 +131,7 @@ impl ReadModel for BookingsProjection {
 
 /// The view a booking has from its `BookingRequested` on, as this model first stores it: what a
 /// `requestBooking` produced, known without waiting for the model to apply it.
-pub fn view_of_new_booking(event: &RecordedEvent) -> Result<Option<BookingView>, ProjectionError> {
+pub fn view_of_new_booking(event: &RecordedEvent) -> Result<Option<BookingView>, SubscriberError> {
     if event.stream.aggregate_type != Booking::TYPE || event.version != 1 {
         return Ok(None);
     }
@@ -159,8 +159,8 @@ fn requested_view(event: &RecordedEvent, decoded: &BookingEvent) -> Option<Booki
     })
 }
 
-impl BookingsProjection {
-    fn apply_booking(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent, decoded: BookingEvent) -> Result<(), ProjectionError> {
+impl BookingsReadModel {
+    fn apply_booking(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent, decoded: BookingEvent) -> Result<(), SubscriberError> {
         let id = event.stream.aggregate_id;
         if let Some(view) = requested_view(event, &decoded) {
             if tx.get(&id_key(BOOKING, id))?.is_some() {
@@ -203,7 +203,7 @@ fn advance(view: &mut BookingView, to: BookingStatus, reason: Option<String>) {
 /// Applies `change` to a stored booking; if it changed anything, stamps `updated_at`, keeps the
 /// status counters right and stores it. Events about a booking this model never saw requested
 /// cannot occur (every reaction starts from `BookingRequested`) and are ignored.
-fn update(tx: &mut ReadModelTx<'_>, event: &RecordedEvent, id: Uuid, change: impl FnOnce(&mut BookingView)) -> Result<(), ProjectionError> {
+fn update(tx: &mut ReadModelTx<'_>, event: &RecordedEvent, id: Uuid, change: impl FnOnce(&mut BookingView)) -> Result<(), SubscriberError> {
     let key = id_key(BOOKING, id);
     let Some(before) = tx.fetch::<BookingView>(&key)? else { return Ok(()) };
     let mut after = before.clone();
@@ -225,7 +225,7 @@ pub struct BookingFilter {
     pub learner_id: Option<Uuid>,
     pub course_id: Option<Uuid>,
     pub status: Option<BookingStatus>,
-    pub visible_to: Viewer,
+    pub visible_to: Caller,
 }
 
 impl BookingFilter {

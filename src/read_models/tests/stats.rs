@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{at, cancelled, confirmed_booking, created, published, refunded, registered, Log};
 use crate::domain::course::CourseEvent;
-use crate::projections::{CourseBookings, Money, StatsView};
+use crate::read_models::{CourseBookings, Money, StatsView};
 
 /// Two members, three courses (one archived after publishing), four bookings confirmed of
 /// which one is cancelled and refunded afterwards, and a payment in another currency.

@@ -31,7 +31,7 @@ pub struct Unready {
 impl App {
     /// Every metric, with subscriber lags brought up to date first (lag needs the head).
     pub async fn render_metrics(&self) -> String {
-        if let Ok(statuses) = self.runtime.projections().statuses().await {
+        if let Ok(statuses) = self.runtime.subscribers().statuses().await {
             for status in statuses {
                 metrics::gauge!("actors_subscriber_lag", "subscriber" => status.name.clone()).set(status.lag as f64);
                 metrics::gauge!("actors_subscriber_parked", "subscriber" => status.name).set(status.parked as f64);
@@ -43,7 +43,7 @@ impl App {
     /// Ready when the store answers and takes writes, and every subscriber is within the
     /// configured lag.
     pub async fn readiness(&self) -> Result<(), Unready> {
-        let statuses = match self.runtime.projections().statuses().await {
+        let statuses = match self.runtime.subscribers().statuses().await {
             Ok(statuses) => statuses,
             Err(error) => return Err(Unready { reasons: vec![format!("the event store does not answer: {error}")] }),
         };
@@ -56,11 +56,11 @@ impl App {
     }
 }
 
-fn unready_reasons(poisoned: Option<actors::Poisoned>, statuses: Vec<actors::ProjectorStatus>, max_lag: u64) -> Vec<String> {
+fn unready_reasons(poisoned: Option<actors::Poisoned>, statuses: Vec<actors::SubscriberStatus>, max_lag: u64) -> Vec<String> {
     // A store that refuses writes comes first: every subscriber's lag is moot then.
     let store = poisoned.map(|poisoned| poisoned.to_string());
     let subscribers = statuses.into_iter().filter_map(|status| match status.state {
-        actors::ProjectorState::Stopped => Some(format!("{} has stopped", status.name)),
+        actors::SubscriberState::Stopped => Some(format!("{} has stopped", status.name)),
         _ if status.lag > max_lag => Some(format!("{} is {} events behind (at most {max_lag} allowed)", status.name, status.lag)),
         _ => None,
     });

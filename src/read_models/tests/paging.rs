@@ -2,8 +2,8 @@
 
 use uuid::Uuid;
 
-use crate::projections::paging::{paginate, Cursor};
-use crate::projections::{PageRequest, QueryError};
+use crate::read_models::paging::{paginate, Cursor};
+use crate::read_models::{PageRequest, QueryError};
 
 #[test]
 fn it_should_read_back_the_cursor_it_wrote_and_order_newest_first() {

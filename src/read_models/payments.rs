@@ -4,7 +4,7 @@
 //! from `BookingRequested` until the seat is held, because the payment is PENDING from then on
 //! and neither the booking's nor the course's seat event carries the amount.
 
-use actors::{Aggregate, EventCodec, ProjectionError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent};
+use actors::{Aggregate, EventCodec, SubscriberError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -42,13 +42,13 @@ struct Price {
 
 /// Keeps [`PaymentView`]s from the `payment` streams, and PENDING ones from the `booking` streams.
 #[derive(Clone, Default)]
-pub struct PaymentsProjection {
+pub struct PaymentsReadModel {
     payments: EventCodec<PaymentEvent>,
     bookings: EventCodec<BookingEvent>,
 }
 
-impl ReadModel for PaymentsProjection {
-    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+impl ReadModel for PaymentsReadModel {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), SubscriberError> {
         // Both streams are keyed by the booking id.
         let booking_id = event.stream.aggregate_id;
         let key = id_key(PAYMENT, booking_id);
@@ -97,8 +97,8 @@ impl ReadModel for PaymentsProjection {
     }
 }
 
-impl PaymentsProjection {
-    fn apply_booking(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent, key: Vec<u8>) -> Result<(), ProjectionError> {
+impl PaymentsReadModel {
+    fn apply_booking(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent, key: Vec<u8>) -> Result<(), SubscriberError> {
         let price_key = id_key(PRICE, event.stream.aggregate_id);
         match self.bookings.decode(event)? {
             BookingEvent::BookingRequested { price_cents, currency, .. } => {

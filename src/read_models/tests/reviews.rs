@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{at, Log};
 use crate::domain::review::ReviewEvent;
-use crate::projections::PageRequest;
+use crate::read_models::PageRequest;
 
 fn written(booking_id: Uuid, course_id: Uuid, author_id: Uuid, rating: u8) -> ReviewEvent {
     ReviewEvent::ReviewWritten { booking_id, course_id, author_id, rating, comment: format!("{rating} stars"), written_at: at(7) }

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use uuid::Uuid;
 
-use super::{ProjectionError, Subscriber};
+use super::{SubscriberError, Subscriber};
 use crate::event::{Position, RecordedEvent};
 use crate::runtime::CommandBus;
 use crate::store::LocalFlush;
@@ -39,7 +39,7 @@ pub trait EventHandler: Send + Sync + 'static {
         event.correlation_id
     }
 
-    async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError>;
+    async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError>;
 }
 
 /// Reacts to events by sending commands, and does nothing else (an effect belongs in an
@@ -55,7 +55,7 @@ pub trait ProcessManager: Send + Sync + 'static {
         event.correlation_id
     }
 
-    async fn react(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), ProjectionError>;
+    async fn react(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError>;
 }
 
 pub(crate) enum Reaction {
@@ -78,7 +78,7 @@ impl Reaction {
         }
     }
 
-    async fn run(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    async fn run(&self, event: &RecordedEvent) -> Result<(), SubscriberError> {
         match self {
             Reaction::Effect(handler, bus) => handler.handle(event, bus).await,
             Reaction::Process(manager, bus) => manager.react(event, bus).await,
@@ -94,7 +94,7 @@ impl Reaction {
 }
 
 /// Drives a handler or a process manager; its checkpoint and dedup records live in one tree.
-pub struct ReactorSubscriber {
+pub struct ReactionSubscriber {
     name: String,
     reaction: Reaction,
     tree: sled::Tree,
@@ -102,7 +102,7 @@ pub struct ReactorSubscriber {
     flush: Arc<dyn LocalFlush>,
 }
 
-impl ReactorSubscriber {
+impl ReactionSubscriber {
     pub(crate) fn new(name: String, reaction: Reaction, tree: sled::Tree, flush: Arc<dyn LocalFlush>) -> Self {
         Self { name, reaction, tree, flush }
     }
@@ -119,7 +119,7 @@ impl ReactorSubscriber {
 
     /// Runs the reactions of one ordering key in order, recording each completed one; stops at
     /// the first failure.
-    async fn run_in_order(&self, events: Vec<&RecordedEvent>) -> Result<(), ProjectionError> {
+    async fn run_in_order(&self, events: Vec<&RecordedEvent>) -> Result<(), SubscriberError> {
         for event in events {
             let span = tracing::debug_span!("react", subscriber = %self.name, event_type = %event.event_type, position = event.position, correlation_id = %event.correlation_id);
             tracing::Instrument::instrument(self.reaction.run(event), span).await?;
@@ -131,7 +131,7 @@ impl ReactorSubscriber {
     }
 
     /// Puts a subscriber that has never run at `position`, so it does not act on older history.
-    pub(crate) fn start_at_if_new(&self, position: Position) -> Result<(), ProjectionError> {
+    pub(crate) fn start_at_if_new(&self, position: Position) -> Result<(), SubscriberError> {
         if self.tree.get(self.checkpoint_key())?.is_none() {
             self.save_checkpoint(position)?;
         }
@@ -139,25 +139,25 @@ impl ReactorSubscriber {
     }
 
     /// Puts the subscriber at `position`, whatever its checkpoint.
-    pub(crate) fn start_at(&self, position: Position) -> Result<(), ProjectionError> {
+    pub(crate) fn start_at(&self, position: Position) -> Result<(), SubscriberError> {
         self.save_checkpoint(position)?;
         self.tree.flush()?;
         Ok(())
     }
 
-    fn save_checkpoint(&self, position: Position) -> Result<(), ProjectionError> {
+    fn save_checkpoint(&self, position: Position) -> Result<(), SubscriberError> {
         self.tree.insert(self.checkpoint_key(), &position.to_be_bytes())?;
         Ok(())
     }
 }
 
 #[async_trait]
-impl Subscriber for ReactorSubscriber {
-    fn checkpoint(&self) -> Result<Position, ProjectionError> {
+impl Subscriber for ReactionSubscriber {
+    fn checkpoint(&self) -> Result<Position, SubscriberError> {
         super::read_position(&self.tree, &self.checkpoint_key())
     }
 
-    async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+    async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), SubscriberError> {
         let Some(last) = events.last() else { return Ok(()) };
         let records = self.reaction.records_completions();
         let mut keys: HashMap<Uuid, usize> = HashMap::new();
@@ -178,7 +178,7 @@ impl Subscriber for ReactorSubscriber {
         // Built before they are polled: a closure inside the stream would not be `Send` enough
         // for `async_trait`.
         let reactions: Vec<_> = groups.into_iter().map(|group| self.run_in_order(group)).collect();
-        let outcomes: Vec<Result<(), ProjectionError>> =
+        let outcomes: Vec<Result<(), SubscriberError>> =
             futures::stream::iter(reactions).buffer_unordered(MAX_CONCURRENT_KEYS).collect().await;
         if let Some(error) = outcomes.into_iter().find_map(Result::err) {
             // The reactions that completed keep their records; the driver retries the rest.
@@ -195,11 +195,11 @@ impl Subscriber for ReactorSubscriber {
         Ok(())
     }
 
-    fn skip(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    fn skip(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError> {
         self.save_checkpoint(event.position)
     }
 
-    async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError> {
         if !self.reaction.records_completions() {
             return self.reaction.run(event).await;
         }

@@ -5,8 +5,8 @@ use uuid::Uuid;
 use super::{at, cancelled, captured, confirmed_booking, failed, requested, seat_reserved, Log};
 use crate::domain::booking::BookingEvent;
 use crate::domain::course::{CourseEvent, RejectionReason};
-use crate::projections::bookings::{self, BookingStatus};
-use crate::projections::{BookingFilter, BookingView, PageRequest, Viewer};
+use crate::read_models::bookings::{self, BookingStatus};
+use crate::read_models::{BookingFilter, BookingView, PageRequest, Caller};
 
 fn ids(items: &[(String, BookingView)]) -> Vec<Uuid> {
     items.iter().map(|(_, booking)| booking.id).collect()
@@ -108,16 +108,16 @@ async fn it_should_list_by_learner_course_status_and_viewer() {
     log.booking(third, [requested(ada, course_b, teacher_b)]).await;
     let bookings = log.read().await.bookings;
     let list = |filter: BookingFilter| bookings.list(&filter, &PageRequest::first(10)).expect("the read model answers");
-    let admin = BookingFilter { visible_to: Viewer::Admin, ..BookingFilter::default() };
+    let admin = BookingFilter { visible_to: Caller::Admin, ..BookingFilter::default() };
 
     assert_eq!(ids(&list(admin.clone()).items), vec![third, second, first]);
     assert_eq!(ids(&list(BookingFilter { learner_id: Some(ada), ..admin.clone() }).items), vec![third, first]);
     assert_eq!(ids(&list(BookingFilter { course_id: Some(course_a), ..admin.clone() }).items), vec![second, first]);
     assert_eq!(ids(&list(BookingFilter { status: Some(BookingStatus::Confirmed), ..admin.clone() }).items), vec![first]);
     // A teacher sees the bookings of its course, a learner its own, nobody anything else.
-    let teacher_view = list(BookingFilter { visible_to: Viewer::Member(teacher_a), ..BookingFilter::default() });
+    let teacher_view = list(BookingFilter { visible_to: Caller::Member(teacher_a), ..BookingFilter::default() });
     assert_eq!((ids(&teacher_view.items), teacher_view.total_count), (vec![second, first], 2));
-    assert_eq!(ids(&list(BookingFilter { visible_to: Viewer::Member(grace), ..BookingFilter::default() }).items), vec![second]);
+    assert_eq!(ids(&list(BookingFilter { visible_to: Caller::Member(grace), ..BookingFilter::default() }).items), vec![second]);
     assert_eq!(list(BookingFilter::default()).total_count, 0);
     let paged = bookings.list(&admin, &PageRequest::first(1)).expect("the read model answers");
     let next = bookings.list(&admin, &PageRequest::after(5, paged.end_cursor.expect("a cursor"))).expect("the read model answers");

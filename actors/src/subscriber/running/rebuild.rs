@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{parked_prefix, DriverChannels, Projections, ReadModelSubscriber, Rebuilding};
-use crate::projection::driver::{Control, Progress};
-use crate::projection::{ProjectorState, ProjectorStatus};
+use super::{parked_prefix, DriverChannels, Subscribers, ReadModelSubscriber, Rebuilding};
+use crate::subscriber::driver::{Control, Progress};
+use crate::subscriber::{SubscriberState, SubscriberStatus};
 use crate::store::StoreError;
 
 fn tree_name(read_model: &str, generation: u64) -> String {
@@ -37,7 +37,7 @@ struct NewCopy {
     control: mpsc::Sender<Control>,
 }
 
-impl Projections {
+impl Subscribers {
     /// The tree a read model's current copy lives in; stale copies of an unfinished rebuild go,
     /// with what they parked.
     pub(crate) fn open_read_model(&self, name: &str) -> Result<(sled::Tree, u64), sled::Error> {
@@ -65,10 +65,10 @@ impl Projections {
 
     /// Rebuilds a read model from position 1 into a fresh tree while the current copy keeps
     /// serving; when the new copy has caught up, queries and waits switch to it atomically.
-    pub async fn rebuild(&self, name: &str) -> Result<ProjectorStatus, RebuildError> {
+    pub async fn rebuild(&self, name: &str) -> Result<SubscriberStatus, RebuildError> {
         // Read before the check: from the check on, nothing awaits until the copy is marked.
         let head = self.inner.store.head().await?;
-        let (channels, progress, stop) = DriverChannels::new(ProjectorState::Rebuilding);
+        let (channels, progress, stop) = DriverChannels::new(SubscriberState::Rebuilding);
         let (model, generation, status) = {
             let mut entries = self.inner.entries.lock();
             let entry = entries.get_mut(name).ok_or_else(|| RebuildError::UnknownReadModel(name.to_owned()))?;
@@ -92,7 +92,7 @@ impl Projections {
         let (live_tx, live_rx) = oneshot::channel();
         // The copy being built advances the version too: harmless, and it keeps one rule.
         let subscriber = Box::new(ReadModelSubscriber::new(model, tree.clone(), self.inner.checkpoints.clone(), self.read_version()));
-        let control = self.spawn(name, generation, subscriber, channels, ProjectorState::Rebuilding, Some(live_tx));
+        let control = self.spawn(name, generation, subscriber, channels, SubscriberState::Rebuilding, Some(live_tx));
         let hub = self.clone();
         let new_copy = NewCopy { generation, tree, progress, control };
         let owned_name = name.to_owned();
@@ -118,9 +118,9 @@ impl Projections {
         // Never swap to a copy behind the one serving now, nor to one that stopped meanwhile.
         let serving = self.inner.entries.lock().get(&name).map_or(0, |e| e.progress.borrow().position);
         let caught_up = progress
-            .wait_for(|p| p.state == ProjectorState::Stopped || p.position >= serving)
+            .wait_for(|p| p.state == SubscriberState::Stopped || p.position >= serving)
             .await
-            .is_ok_and(|p| p.state != ProjectorState::Stopped);
+            .is_ok_and(|p| p.state != SubscriberState::Stopped);
         if !caught_up {
             tracing::error!(read_model = %name, "rebuild stopped before the swap; keeping the current copy");
             return self.abandon(&name, generation, Some(progress)).await;
@@ -156,7 +156,7 @@ impl Projections {
     ) -> Option<sled::Tree> {
         let mut entries = self.inner.entries.lock();
         let entry = entries.get_mut(name)?;
-        let stopped = progress.borrow().state == ProjectorState::Stopped;
+        let stopped = progress.borrow().state == SubscriberState::Stopped;
         let told_to_stop = entry.rebuilding.as_ref().is_none_or(|copy| *copy.stop.borrow());
         if stopped || told_to_stop {
             tracing::info!(read_model = %name, "rebuild stopped before the swap; keeping the current copy");
@@ -185,7 +185,7 @@ impl Projections {
         }
         if let Some(mut progress) = progress {
             // Ends when the driver publishes `Stopped` or is gone.
-            let _ = progress.wait_for(|p| p.state == ProjectorState::Stopped).await;
+            let _ = progress.wait_for(|p| p.state == SubscriberState::Stopped).await;
         }
         let tree = tree_name(name, generation);
         let dropped = self

@@ -2,12 +2,12 @@
 //!
 //! | name | model | keyed by | queries |
 //! |---|---|---|---|
-//! | `members` | [`MembersProjection`] | member id | [`MembersQuery`]: `get`, `count` |
-//! | `courses` | [`CoursesProjection`] | course id, newest first, per teacher | [`CoursesQuery`]: `get`, `list` |
-//! | `bookings` | [`BookingsProjection`] | booking id, newest first, per learner, per course | [`BookingsQuery`]: `get`, `list`, `count_by_status` |
-//! | `payments` | [`PaymentsProjection`] | booking id | [`PaymentsQuery`]: `get` |
-//! | `stats` | [`StatsProjection`] | counters | [`StatsQuery`]: `get`, `top_courses` |
-//! | `reviews` | [`ReviewsProjection`] | review id, newest first per course; ratings per course | [`ReviewsQuery`]: `get`, `of_course`, `rating` |
+//! | `members` | [`MembersReadModel`] | member id | [`MembersQuery`]: `get`, `count` |
+//! | `courses` | [`CoursesReadModel`] | course id, newest first, per teacher | [`CoursesQuery`]: `get`, `list` |
+//! | `bookings` | [`BookingsReadModel`] | booking id, newest first, per learner, per course | [`BookingsQuery`]: `get`, `list`, `count_by_status` |
+//! | `payments` | [`PaymentsReadModel`] | booking id | [`PaymentsQuery`]: `get` |
+//! | `stats` | [`StatsReadModel`] | counters | [`StatsQuery`]: `get`, `top_courses` |
+//! | `reviews` | [`ReviewsReadModel`] | review id, newest first per course; ratings per course | [`ReviewsQuery`]: `get`, `of_course`, `rating` |
 //!
 //! Every read model sees every event of the log and decodes only those of the aggregate types it
 //! follows. Each keeps all the state it needs in its own tree, so any of them can be rebuilt (or
@@ -33,13 +33,13 @@ mod tests;
 use actors::{Runtime, RuntimeBuilder};
 use thiserror::Error;
 
-pub use bookings::{BookingFilter, BookingView, BookingsProjection, BookingsQuery};
-pub use courses::{CourseFilter, CourseView, CoursesProjection, CoursesQuery};
-pub use members::{MemberView, MembersProjection, MembersQuery};
-pub use paging::{Connection, Cursor, PageRequest, QueryError, Viewer};
-pub use payments::{PaymentView, PaymentsProjection, PaymentsQuery};
-pub use reviews::{CourseRating, ReviewView, ReviewsProjection, ReviewsQuery};
-pub use stats::{CourseBookings, Money, StatsProjection, StatsQuery, StatsView};
+pub use bookings::{BookingFilter, BookingView, BookingsReadModel, BookingsQuery};
+pub use courses::{CourseFilter, CourseView, CoursesReadModel, CoursesQuery};
+pub use members::{MemberView, MembersReadModel, MembersQuery};
+pub use paging::{Connection, Cursor, PageRequest, QueryError, Caller};
+pub use payments::{PaymentView, PaymentsReadModel, PaymentsQuery};
+pub use reviews::{CourseRating, ReviewView, ReviewsReadModel, ReviewsQuery};
+pub use stats::{CourseBookings, Money, StatsReadModel, StatsQuery, StatsView};
 
 /// The read models, listed once: their names, their registration and their query handles all
 /// derive from this list, so a read model cannot be registered and forgotten (or the reverse).
@@ -66,19 +66,19 @@ macro_rules! read_models {
             /// The query handles of a runtime built with [`register`].
             pub fn from_runtime(runtime: &Runtime) -> Result<Self, MissingReadModel> {
                 let handle = |name: &'static str| runtime.read_model(name).ok_or(MissingReadModel(name));
-                Ok(Self { $($field: $query::new(handle($module::NAME)?),)+ version: runtime.projections().read_version() })
+                Ok(Self { $($field: $query::new(handle($module::NAME)?),)+ version: runtime.subscribers().read_version() })
             }
         }
     };
 }
 
 read_models! {
-    members: members::MembersProjection => MembersQuery,
-    courses: courses::CoursesProjection => CoursesQuery,
-    bookings: bookings::BookingsProjection => BookingsQuery,
-    payments: payments::PaymentsProjection => PaymentsQuery,
-    stats: stats::StatsProjection => StatsQuery,
-    reviews: reviews::ReviewsProjection => ReviewsQuery,
+    members: members::MembersReadModel => MembersQuery,
+    courses: courses::CoursesReadModel => CoursesQuery,
+    bookings: bookings::BookingsReadModel => BookingsQuery,
+    payments: payments::PaymentsReadModel => PaymentsQuery,
+    stats: stats::StatsReadModel => StatsQuery,
+    reviews: reviews::ReviewsReadModel => ReviewsQuery,
 }
 
 /// A read model that [`ReadModels::from_runtime`] expected but the runtime does not have.

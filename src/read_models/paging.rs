@@ -1,12 +1,12 @@
 //! Paging shared by the list queries: who is asking, opaque cursors, and the connection a page becomes.
 
-use actors::{Position, ProjectionError};
+use actors::{Position, SubscriberError};
 use thiserror::Error;
 use uuid::Uuid;
 
 /// Who runs a query, deciding which drafts and bookings a list may show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Viewer {
+pub enum Caller {
     /// No bearer token: sees only what anyone may see.
     #[default]
     Anonymous,
@@ -24,7 +24,7 @@ pub enum QueryError {
     BadCursor,
     /// The local storage of the read model failed or holds bytes it cannot decode.
     #[error("the read model could not be read: {0}")]
-    Storage(#[from] ProjectionError),
+    Storage(#[from] SubscriberError),
 }
 
 /// One page of a list: at most `first` items after the item whose cursor is `after`.

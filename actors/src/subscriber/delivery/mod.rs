@@ -10,9 +10,9 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use super::{ProjectorState, Subscriber};
+use super::{SubscriberState, Subscriber};
 use crate::event::{Position, RecordedEvent};
-use crate::projection::hub::ParkedError;
+use crate::subscriber::hub::ParkedError;
 use crate::store::{CommittedBatch, EventStore};
 
 const CATCH_UP_PAGE: usize = 1_000;
@@ -35,7 +35,7 @@ impl Default for RetryPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Progress {
     pub position: Position,
-    pub state: ProjectorState,
+    pub state: SubscriberState,
 }
 
 /// What an operator can ask of a running subscriber.
@@ -55,7 +55,7 @@ pub(crate) struct DriverSetup {
     pub parked: sled::Tree,
     pub parked_prefix: Vec<u8>,
     /// The state shown while catching up (`Rebuilding` for a rebuild's copy).
-    pub catching_up_as: ProjectorState,
+    pub catching_up_as: SubscriberState,
     /// Told once the subscriber has caught up with the head.
     pub on_live: Option<oneshot::Sender<()>>,
     pub control: mpsc::Receiver<Control>,
@@ -67,16 +67,16 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
         Ok(position) => position,
         Err(error) => {
             tracing::error!(subscriber = %setup.name, %error, "cannot read checkpoint; subscriber stopped");
-            publish(&setup, 0, ProjectorState::Stopped);
+            publish(&setup, 0, SubscriberState::Stopped);
             return;
         }
     };
     publish(&setup, position, setup.catching_up_as);
     let shown_as = setup.catching_up_as;
     if catch_up(subscriber.as_mut(), &mut setup, &mut position, shown_as).await.is_err() {
-        return publish(&setup, position, ProjectorState::Stopped);
+        return publish(&setup, position, SubscriberState::Stopped);
     }
-    publish(&setup, position, ProjectorState::Live);
+    publish(&setup, position, SubscriberState::Live);
     if let Some(on_live) = setup.on_live.take() {
         let _ = on_live.send(());
     }
@@ -94,20 +94,20 @@ pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: Driver
                 Some(events) if events.is_empty() => Ok(()),
                 Some(events) => apply(subscriber.as_mut(), &setup, &events, &mut position).await,
                 // A hole, or a lagging receiver: read from the store.
-                None => catch_up(subscriber.as_mut(), &mut setup, &mut position, ProjectorState::Live).await,
+                None => catch_up(subscriber.as_mut(), &mut setup, &mut position, SubscriberState::Live).await,
             },
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::debug!(subscriber = %setup.name, missed, "live feed lagged; reading from the store");
-                catch_up(subscriber.as_mut(), &mut setup, &mut position, ProjectorState::Live).await
+                catch_up(subscriber.as_mut(), &mut setup, &mut position, SubscriberState::Live).await
             }
             Err(broadcast::error::RecvError::Closed) => break,
         };
         if outcome.is_err() {
             break;
         }
-        publish(&setup, position, ProjectorState::Live);
+        publish(&setup, position, SubscriberState::Live);
     }
-    publish(&setup, position, ProjectorState::Stopped);
+    publish(&setup, position, SubscriberState::Stopped);
 }
 
 /// The events after `position` in `first` and in every batch already waiting behind it (up to
@@ -144,8 +144,8 @@ fn extend_contiguous(events: &mut Vec<RecordedEvent>, batch: &[RecordedEvent], p
     true
 }
 
-fn publish(setup: &DriverSetup, position: Position, state: ProjectorState) {
-    crate::telemetry::subscriber_position(&setup.name, position);
+fn publish(setup: &DriverSetup, position: Position, state: SubscriberState) {
+    crate::metrics::subscriber_position(&setup.name, position);
     setup.progress.send_replace(Progress { position, state });
 }
 
@@ -154,7 +154,7 @@ async fn catch_up(
     subscriber: &mut dyn Subscriber,
     setup: &mut DriverSetup,
     position: &mut Position,
-    shown_as: ProjectorState,
+    shown_as: SubscriberState,
 ) -> Result<(), ()> {
     loop {
         if *setup.stop.borrow() {
@@ -213,10 +213,10 @@ async fn apply(subscriber: &mut dyn Subscriber, setup: &DriverSetup, events: &[R
             failures += 1;
             if failures > setup.retry.max_retries {
                 parked::park(subscriber, setup, event, &error)?;
-                crate::telemetry::subscriber_parked(&setup.name);
+                crate::metrics::subscriber_parked(&setup.name);
                 break;
             }
-            crate::telemetry::subscriber_retried(&setup.name);
+            crate::metrics::subscriber_retried(&setup.name);
             tracing::warn!(subscriber = %setup.name, %error, position = event.position, failures, "retrying event");
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(setup.retry.max_backoff);

@@ -12,7 +12,7 @@ use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{ProjectionError, Subscriber};
+use super::{SubscriberError, Subscriber};
 use crate::codec::{decode_bytes, encode_bytes, CodecError};
 use crate::event::{Position, RecordedEvent};
 
@@ -23,7 +23,7 @@ const CHECKPOINT_KEY: &[u8] = b"";
 /// transaction; it runs again from position 1 when the model is rebuilt, so it must not have
 /// side effects. Any key but the empty one is free (the empty key holds the checkpoint).
 pub trait ReadModel: Send + Sync + 'static {
-    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError>;
+    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), SubscriberError>;
 }
 
 /// The writes of one batch of events: read-your-writes within the batch, committed at once.
@@ -37,25 +37,25 @@ impl<'a> ReadModelTx<'a> {
         Self { tree, pending: BTreeMap::new() }
     }
 
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ProjectionError> {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, SubscriberError> {
         if let Some(value) = self.pending.get(key) {
             return Ok(value.clone());
         }
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
     }
 
-    pub fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Result<(), ProjectionError> {
+    pub fn insert(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Result<(), SubscriberError> {
         self.pending.insert(free_key(key.into())?, Some(value.into()));
         Ok(())
     }
 
-    pub fn remove(&mut self, key: impl Into<Vec<u8>>) -> Result<(), ProjectionError> {
+    pub fn remove(&mut self, key: impl Into<Vec<u8>>) -> Result<(), SubscriberError> {
         self.pending.insert(free_key(key.into())?, None);
         Ok(())
     }
 
     /// Reads a value stored with [`ReadModelTx::put`].
-    pub fn fetch<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ProjectionError> {
+    pub fn fetch<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, SubscriberError> {
         match self.get(key)? {
             Some(bytes) => Ok(Some(decode_value(&bytes)?)),
             None => Ok(None),
@@ -63,14 +63,14 @@ impl<'a> ReadModelTx<'a> {
     }
 
     /// Stores a serde value (bincode).
-    pub fn put<T: Serialize>(&mut self, key: impl Into<Vec<u8>>, value: &T) -> Result<(), ProjectionError> {
+    pub fn put<T: Serialize>(&mut self, key: impl Into<Vec<u8>>, value: &T) -> Result<(), SubscriberError> {
         let bytes = encode_bytes(value)?;
         self.insert(key, bytes)
     }
 
     /// Writes the batch's changes and the checkpoint in one atomic batch. (A sled transaction
     /// over the tree and a separate checkpoint tree did the same at about twice the cost.)
-    fn commit(self, checkpoint: Position) -> Result<(), ProjectionError> {
+    fn commit(self, checkpoint: Position) -> Result<(), SubscriberError> {
         let mut batch = sled::Batch::default();
         for (key, value) in self.pending {
             match value {
@@ -84,9 +84,9 @@ impl<'a> ReadModelTx<'a> {
     }
 }
 
-fn free_key(key: Vec<u8>) -> Result<Vec<u8>, ProjectionError> {
+fn free_key(key: Vec<u8>) -> Result<Vec<u8>, SubscriberError> {
     if key.as_slice() == CHECKPOINT_KEY {
-        return Err(ProjectionError::ReservedKey);
+        return Err(SubscriberError::ReservedKey);
     }
     Ok(key)
 }
@@ -132,7 +132,7 @@ impl ReadModelSubscriber {
         Self { model, tree, checkpoints, version }
     }
 
-    fn commit(&self, tx: ReadModelTx<'_>, checkpoint: Position) -> Result<(), ProjectionError> {
+    fn commit(&self, tx: ReadModelTx<'_>, checkpoint: Position) -> Result<(), SubscriberError> {
         tx.commit(checkpoint)?;
         self.version.advance();
         Ok(())
@@ -141,14 +141,14 @@ impl ReadModelSubscriber {
 
 #[async_trait]
 impl Subscriber for ReadModelSubscriber {
-    fn checkpoint(&self) -> Result<Position, ProjectionError> {
+    fn checkpoint(&self) -> Result<Position, SubscriberError> {
         if self.tree.contains_key(CHECKPOINT_KEY)? {
-            return crate::projection::read_position(&self.tree, CHECKPOINT_KEY);
+            return crate::subscriber::read_position(&self.tree, CHECKPOINT_KEY);
         }
-        crate::projection::read_position(&self.checkpoints, &self.tree.name())
+        crate::subscriber::read_position(&self.checkpoints, &self.tree.name())
     }
 
-    async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
+    async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), SubscriberError> {
         let mut tx = ReadModelTx::new(&self.tree);
         for event in events {
             let _span = tracing::trace_span!(
@@ -166,11 +166,11 @@ impl Subscriber for ReadModelSubscriber {
         self.commit(tx, last)
     }
 
-    fn skip(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    fn skip(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError> {
         self.commit(ReadModelTx::new(&self.tree), event.position)
     }
 
-    async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+    async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError> {
         let checkpoint = self.checkpoint()?;
         let mut tx = ReadModelTx::new(&self.tree);
         self.model.apply(&mut tx, event)?;
@@ -200,7 +200,7 @@ impl ReadModelHandle {
     }
 
     /// Reads a value stored with [`ReadModelTx::put`].
-    pub fn fetch<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, ProjectionError> {
+    pub fn fetch<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, SubscriberError> {
         match self.tree().get(key)? {
             Some(bytes) => Ok(Some(decode_value(&bytes)?)),
             None => Ok(None),
@@ -224,7 +224,7 @@ mod tests {
     struct Ignores;
 
     impl ReadModel for Ignores {
-        fn apply(&self, _: &mut ReadModelTx<'_>, _: &RecordedEvent) -> Result<(), ProjectionError> {
+        fn apply(&self, _: &mut ReadModelTx<'_>, _: &RecordedEvent) -> Result<(), SubscriberError> {
             Ok(())
         }
     }
@@ -246,8 +246,8 @@ mod tests {
     fn the_empty_key_is_refused_to_read_models() {
         let (tree, _) = trees();
         let mut tx = ReadModelTx::new(&tree);
-        assert!(matches!(tx.insert(Vec::new(), b"x".to_vec()), Err(ProjectionError::ReservedKey)));
-        assert!(matches!(tx.remove(Vec::new()), Err(ProjectionError::ReservedKey)));
+        assert!(matches!(tx.insert(Vec::new(), b"x".to_vec()), Err(SubscriberError::ReservedKey)));
+        assert!(matches!(tx.remove(Vec::new()), Err(SubscriberError::ReservedKey)));
         assert!(tx.insert(vec![0], b"x".to_vec()).is_ok());
     }
 }

@@ -4,10 +4,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::Projections;
+use super::Subscribers;
 use crate::codec::decode_bytes;
 use crate::event::Position;
-use crate::projection::driver::Control;
+use crate::subscriber::driver::Control;
 
 /// An event a subscriber gave up on, with the last error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +51,7 @@ pub enum ParkedError {
     Local(String),
 }
 
-impl Projections {
+impl Subscribers {
     pub(super) fn parked_count(&self, prefix: &[u8]) -> u64 {
         self.inner.parked.scan_prefix(prefix).count() as u64
     }

@@ -4,11 +4,11 @@
 use super::{Control, DriverSetup};
 use crate::codec::encode_bytes;
 use crate::event::{Position, RecordedEvent};
-use crate::projection::hub::{parked_key, ParkedError, ParkedEvent};
-use crate::projection::{ProjectionError, Subscriber};
+use crate::subscriber::hub::{parked_key, ParkedError, ParkedEvent};
+use crate::subscriber::{SubscriberError, Subscriber};
 
 /// Records `event` as parked with `error` and moves the subscriber past it. `Err`: stop.
-pub(super) fn park(subscriber: &mut dyn Subscriber, setup: &DriverSetup, event: &RecordedEvent, error: &ProjectionError) -> Result<(), ()> {
+pub(super) fn park(subscriber: &mut dyn Subscriber, setup: &DriverSetup, event: &RecordedEvent, error: &SubscriberError) -> Result<(), ()> {
     tracing::error!(subscriber = %setup.name, %error, position = event.position, event_type = %event.event_type, "event parked");
     if record(setup, event, error).is_err() {
         tracing::error!(subscriber = %setup.name, "could not record a parked event; stopping");
@@ -17,7 +17,7 @@ pub(super) fn park(subscriber: &mut dyn Subscriber, setup: &DriverSetup, event: 
     subscriber.skip(event).map_err(|error| tracing::error!(subscriber = %setup.name, %error, "could not skip a parked event"))
 }
 
-fn record(setup: &DriverSetup, event: &RecordedEvent, error: &ProjectionError) -> Result<(), ParkedError> {
+fn record(setup: &DriverSetup, event: &RecordedEvent, error: &SubscriberError) -> Result<(), ParkedError> {
     let parked = ParkedEvent { position: event.position, event_id: event.event_id, error: error.to_string() };
     let bytes = encode_bytes(&parked).map_err(|e| ParkedError::Local(e.to_string()))?;
     setup.parked.insert(parked_key(&setup.parked_prefix, event.position), bytes).map_err(|e| ParkedError::Local(e.to_string()))?;

@@ -19,7 +19,7 @@ pub use rebuild::RebuildError;
 
 use super::driver::{drive, Control, DriverSetup, Progress, RetryPolicy};
 use super::read_model::{ReadModel, ReadModelHandle, ReadModelSubscriber, ReadVersion};
-use super::{ProjectorState, ProjectorStatus, Subscriber, SubscriberKind};
+use super::{SubscriberState, SubscriberStatus, Subscriber, SubscriberKind};
 use crate::event::Position;
 use crate::store::{EventStore, StoreError};
 
@@ -59,7 +59,7 @@ struct DriverChannels {
 }
 
 impl DriverChannels {
-    fn new(state: ProjectorState) -> (Self, watch::Receiver<Progress>, watch::Sender<bool>) {
+    fn new(state: SubscriberState) -> (Self, watch::Receiver<Progress>, watch::Sender<bool>) {
         let (progress, progress_rx) = watch::channel(Progress { position: 0, state });
         let (stop_tx, stop) = watch::channel(false);
         (Self { progress, stop }, progress_rx, stop_tx)
@@ -99,11 +99,11 @@ struct HubInner {
 
 /// Handle on every subscriber of the runtime. Cheap to clone.
 #[derive(Clone)]
-pub struct Projections {
+pub struct Subscribers {
     inner: Arc<HubInner>,
 }
 
-impl Projections {
+impl Subscribers {
     pub(crate) fn new(
         store: Arc<dyn EventStore>,
         db: sled::Db,
@@ -143,9 +143,9 @@ impl Projections {
     }
 
     fn start(&self, name: &str, kind: SubscriberKind, subscriber: Box<dyn Subscriber>, read_model: Option<ReadModelSlot>) {
-        let (channels, progress, stop) = DriverChannels::new(ProjectorState::CatchingUp);
+        let (channels, progress, stop) = DriverChannels::new(SubscriberState::CatchingUp);
         let generation = read_model.as_ref().map_or(0, |slot| slot.generation);
-        let control = self.spawn(name, generation, subscriber, channels, ProjectorState::CatchingUp, None);
+        let control = self.spawn(name, generation, subscriber, channels, SubscriberState::CatchingUp, None);
         let entry = SubscriberEntry { kind, progress, stop, control, rebuilding: None, read_model };
         self.inner.entries.lock().insert(name.to_owned(), entry);
     }
@@ -156,7 +156,7 @@ impl Projections {
         generation: u64,
         subscriber: Box<dyn Subscriber>,
         channels: DriverChannels,
-        catching_up_as: ProjectorState,
+        catching_up_as: SubscriberState,
         on_live: Option<oneshot::Sender<()>>,
     ) -> mpsc::Sender<Control> {
         let (control_tx, control_rx) = mpsc::channel(16);
@@ -187,17 +187,17 @@ impl Projections {
     }
 
     /// Every subscriber's status, in name order.
-    pub async fn statuses(&self) -> Result<Vec<ProjectorStatus>, StoreError> {
+    pub async fn statuses(&self) -> Result<Vec<SubscriberStatus>, StoreError> {
         let head = self.inner.store.head().await?;
         let entries = self.inner.entries.lock();
         Ok(entries.iter().map(|(name, entry)| self.status_of(name, entry, head)).collect())
     }
 
-    fn status_of(&self, name: &str, entry: &SubscriberEntry, head: Position) -> ProjectorStatus {
+    fn status_of(&self, name: &str, entry: &SubscriberEntry, head: Position) -> SubscriberStatus {
         // While rebuilding, the status describes the copy being built.
         let progress = *entry.rebuilding.as_ref().map_or(&entry.progress, |copy| &copy.progress).borrow();
-        let state = if entry.rebuilding.is_some() { ProjectorState::Rebuilding } else { progress.state };
-        ProjectorStatus {
+        let state = if entry.rebuilding.is_some() { SubscriberState::Rebuilding } else { progress.state };
+        SubscriberStatus {
             name: name.to_owned(),
             kind: entry.kind,
             position: progress.position,

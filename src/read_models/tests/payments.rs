@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{at, cancelled, captured, confirmed_booking, failed, refunded, requested, Log};
 use crate::domain::booking::BookingEvent;
-use crate::projections::payments::PaymentStatus;
+use crate::read_models::payments::PaymentStatus;
 
 #[actix_rt::test]
 async fn it_should_show_a_captured_then_refunded_payment() {

@@ -13,12 +13,12 @@
 
 use std::sync::Arc;
 
-use actors::{Aggregate, EventCodec, Position, ProjectionError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent, Version};
+use actors::{Aggregate, EventCodec, Position, SubscriberError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent, Version};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::paging::{paginate, Connection, Cursor, PageRequest, QueryError, Viewer};
+use super::paging::{paginate, Connection, Cursor, PageRequest, QueryError, Caller};
 use super::reader::{id_key, index_key, TreeReader};
 pub use crate::domain::course::CourseStatus;
 use crate::domain::course::{Course, CourseEvent};
@@ -59,7 +59,7 @@ impl CourseView {
     }
 
     /// Drafts are seen by their teacher and the admin only; published and archived courses by anyone.
-    pub fn visible_to(&self, viewer: &Viewer) -> bool {
+    pub fn visible_to(&self, viewer: &Caller) -> bool {
         visible(self.status, self.teacher_id, viewer)
     }
 
@@ -70,12 +70,12 @@ impl CourseView {
 
 /// Keeps [`CourseView`]s from the `course` streams.
 #[derive(Clone, Default)]
-pub struct CoursesProjection {
+pub struct CoursesReadModel {
     codec: EventCodec<CourseEvent>,
 }
 
-impl ReadModel for CoursesProjection {
-    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+impl ReadModel for CoursesReadModel {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), SubscriberError> {
         if event.stream.aggregate_type != Course::TYPE {
             return Ok(());
         }
@@ -147,7 +147,7 @@ pub struct CourseFilter {
     pub city: Option<String>,
     /// A substring of the title or of the description, ignoring case.
     pub text: Option<String>,
-    pub visible_to: Viewer,
+    pub visible_to: Caller,
 }
 
 /// What lists filter on, for every course, newest first; texts lower-cased.
@@ -181,11 +181,11 @@ impl CatalogueEntry {
     }
 }
 
-fn visible(status: CourseStatus, teacher_id: Uuid, viewer: &Viewer) -> bool {
+fn visible(status: CourseStatus, teacher_id: Uuid, viewer: &Caller) -> bool {
     match (status, viewer) {
-        (CourseStatus::Draft, Viewer::Admin) => true,
-        (CourseStatus::Draft, Viewer::Member(member)) => *member == teacher_id,
-        (CourseStatus::Draft, Viewer::Anonymous) => false,
+        (CourseStatus::Draft, Caller::Admin) => true,
+        (CourseStatus::Draft, Caller::Member(member)) => *member == teacher_id,
+        (CourseStatus::Draft, Caller::Anonymous) => false,
         (CourseStatus::Published | CourseStatus::Archived, _) => true,
     }
 }

@@ -4,7 +4,7 @@
 //! Storage: `v` + review id → [`ReviewView`]; `c` + course id + cursor → () (the course's list);
 //! `s` + course id → [`CourseRating`].
 
-use actors::{Aggregate, EventCodec, ProjectionError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent, Version};
+use actors::{Aggregate, EventCodec, SubscriberError, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent, Version};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -51,12 +51,12 @@ impl CourseRating {
 
 /// Keeps [`ReviewView`]s and ratings from the `review` streams.
 #[derive(Clone, Default)]
-pub struct ReviewsProjection {
+pub struct ReviewsReadModel {
     codec: EventCodec<ReviewEvent>,
 }
 
-impl ReviewsProjection {
-    fn add_stars(tx: &mut ReadModelTx<'_>, course_id: Uuid, reviews: i64, stars: i64) -> Result<(), ProjectionError> {
+impl ReviewsReadModel {
+    fn add_stars(tx: &mut ReadModelTx<'_>, course_id: Uuid, reviews: i64, stars: i64) -> Result<(), SubscriberError> {
         let rating_key = id_key(RATING, course_id);
         let rating: CourseRating = tx.fetch(&rating_key)?.unwrap_or_default();
         let rating = CourseRating { count: rating.count.saturating_add_signed(reviews), stars: rating.stars.saturating_add_signed(stars) };
@@ -64,8 +64,8 @@ impl ReviewsProjection {
     }
 }
 
-impl ReadModel for ReviewsProjection {
-    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), ProjectionError> {
+impl ReadModel for ReviewsReadModel {
+    fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), SubscriberError> {
         if event.stream.aggregate_type != Review::TYPE {
             return Ok(());
         }
