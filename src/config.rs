@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::services::MailConfig;
+pub use crate::services::{MailConfig, PaymentsConfig};
 
 /// Every setting, with the defaults `config.toml` documents.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -16,6 +16,7 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     pub auth: AuthConfig,
     pub mail: MailConfig,
+    pub payments: PaymentsConfig,
     pub log: LogConfig,
     pub telemetry: TelemetryConfig,
 }

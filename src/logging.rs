@@ -32,7 +32,9 @@ impl Drop for TelemetryGuard {
 pub fn init(config: &Config) -> TelemetryGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
     let json = config.log.format == "json";
-    let human_layer = (!json).then(|| fmt::layer().with_writer(std::io::stderr));
+    // Colour codes only for a person at a terminal, never into a file or a pipe.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let human_layer = (!json).then(|| fmt::layer().with_ansi(ansi).with_writer(std::io::stderr));
     let json_layer = json.then(|| fmt::layer().json().with_writer(std::io::stderr));
     let endpoint = config.telemetry.otlp_endpoint.trim();
     let provider = if endpoint.is_empty() {

@@ -9,7 +9,8 @@ use juniper::{graphql_object, ID};
 use super::log_page::{self, LogFilter, Range};
 use super::objects::{
     AggregateType, BookingConnection, BookingObject, BookingStatusValue, CourseConnection, CourseFilterInput, CourseObject, MemberObject,
-    ParkedEventObject, PaymentObject, ProjectionStatusObject, RecordedEventObject, ReviewConnection, StatsObject, StreamObject,
+    ParkedEventObject, PaymentObject, ProjectionStatusObject, ProviderEntryObject, RecordedEventObject, ReviewConnection, StatsObject,
+    StreamObject,
 };
 use super::{parse_id, parse_u64, Context};
 use crate::app::{AppError, Caller};
@@ -26,7 +27,8 @@ pub(super) const READ_MODEL_FIELDS: &[&str] =
     &["me", "member", "course", "courses", "booking", "bookings", "payment", "stats", "reviews", "__typename", "__schema", "__type"];
 /// The rest, listed so that a new root field cannot be added without deciding (see the test).
 #[cfg(test)]
-const EXECUTED_EVERY_TIME: &[&str] = &["stream", "events", "head", "flow", "projections", "consistent", "parkedEvents"];
+const EXECUTED_EVERY_TIME: &[&str] =
+    &["stream", "events", "head", "flow", "projections", "consistent", "parkedEvents", "providerStatement"];
 
 #[graphql_object(context = Context)]
 impl Query {
@@ -200,6 +202,24 @@ impl Query {
     fn parked_events(context: &Context, subscriber: Option<String>) -> Result<Vec<ParkedEventObject>, AppError> {
         let parked = context.app.parked_events(context.caller, subscriber.as_deref())?;
         Ok(parked.into_iter().map(|(subscriber, parked)| ParkedEventObject { subscriber, parked }).collect())
+    }
+
+    /// Admin: the payment provider's own statement, oldest first; `offset` entries skipped, at most `first`; only one booking's with `bookingId`.
+    async fn provider_statement(
+        context: &Context,
+        booking_id: Option<ID>,
+        #[graphql(default = Some(100))] first: Option<i32>,
+        #[graphql(default = Some(0))] offset: Option<i32>,
+    ) -> Result<Vec<ProviderEntryObject>, AppError> {
+        // UNAUTHENTICATED, then LIMIT and BAD_INPUT, then FORBIDDEN: the contract's order.
+        context.signed_in()?;
+        let first = context.page_size(first, 100)?;
+        let offset = usize::try_from(offset.unwrap_or(0)).map_err(|_| AppError::BadInput("`offset` must not be negative".into()))?;
+        let booking_id = booking_id.as_ref().map(parse_id).transpose()?;
+        context.admin()?;
+        let statement = context.app.gateway().statement(booking_id, offset, first).await;
+        let entries = statement.map_err(|e| AppError::internal("could not read the payment provider's statement", e))?;
+        Ok(entries.into_iter().map(ProviderEntryObject).collect())
     }
 
     /// Waits until every read model has applied `minPosition`, then answers the nested query. TIMEOUT after `timeoutMs`.

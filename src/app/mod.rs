@@ -39,7 +39,7 @@ pub use reviews::{NewReview, ReviewChanges};
 use crate::config::{Config, ServerConfig};
 use crate::domain::aggregates::{AggregateKind, AggregateVisitor, DomainAggregate};
 use crate::read_models::{self, ReadModels};
-use crate::services::{self, PaymentGateway, ServiceDeps, SimulatedGateway};
+use crate::services::{self, PaymentGateway, ServiceDeps};
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +59,7 @@ pub enum StartupError {
     #[error("{0}")]
     Config(String),
     #[error("the store's records cannot be opened: {0}")]
-    Records(actors::StoreError),
+    Records(#[source] actors::StoreError),
     #[error(transparent)]
     Secrets(#[from] secrets::SecretsError),
 }
@@ -122,11 +122,11 @@ impl App {
             on_store.workers(config.runtime.actor_threads()).subscriber_workers(config.runtime.subscriber_threads()).retry_policy(retry);
         let builder = register_aggregates(builder, &aggregate);
         let mailer = services::build_mailer(&config.mail, &data_dir)?;
-        let gateway: Arc<dyn PaymentGateway> = Arc::new(SimulatedGateway::new());
+        let gateway = services::build_gateway(&config.payments, store.as_ref()).map_err(StartupError::Records)?;
         let deps = ServiceDeps { store, gateway: gateway.clone(), mailer };
         let builder = read_models::register(builder).read_model(flows::NAME, flows::FlowIndex);
         let builder = if options.skip_history_reactions { builder.reactions_start_at_head() } else { builder };
-        let runtime = services::register(builder, deps).start().await?;
+        let runtime = services::register(builder, deps).map_err(StartupError::Records)?.start().await?;
         let read_models = ReadModels::from_runtime(&runtime)?;
 
         let store = runtime.store().clone();
@@ -172,6 +172,11 @@ impl App {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The payment provider the `payments` handler charges and refunds through.
+    pub fn gateway(&self) -> &Arc<dyn PaymentGateway> {
+        &self.gateway
     }
 
     pub fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, AppError> {

@@ -9,7 +9,7 @@
 //! old idempotency key after a restore is applied again) and the generated secrets.
 
 mod credentials;
-mod file;
+pub(super) mod file;
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use actors::{EventStore, Position, RecordedEvent, SledStore, SubscriberKind, SubscriberState};
 
 use super::maintenance::progress;
-use super::{in_use_or, init_logging, load_config, open_store, store_dir, CliError, Common};
+use super::{in_use_or, init_logging, load_config, open_or_create_store, open_store, store_dir, CliError, Common};
 use crate::app::{App, Credentials, OpenOptions, StartupError, CREDENTIALS_TABLE};
 use crate::config::Config;
 
@@ -98,7 +98,7 @@ pub fn import(common: &Common, file: &Path) -> Result<(), CliError> {
         eprintln!("konnektid: {} is missing: members will not be able to sign in", credentials_file.display());
         Vec::new()
     };
-    let store = open_store(&config)?;
+    let store = open_or_create_store(&config)?;
     actix_web::rt::System::new().block_on(async move {
         let count = events.len();
         let credentials = Credentials::new(store.records(CREDENTIALS_TABLE)?);

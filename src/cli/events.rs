@@ -1,6 +1,7 @@
-//! `konnektid events`: the log as NDJSON, for reading and piping (e.g. into `jq`).
+//! `konnektid events`: the log as NDJSON, for reading and piping (e.g. into `jq`, or `head`,
+//! whose early exit ends the command quietly).
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 
 use actors::{EventStore, RecordedEvent, StreamId};
 use futures::StreamExt;
@@ -34,6 +35,16 @@ fn parse_stream(stream: &str) -> Result<StreamId, CliError> {
     Ok(StreamId::new(kind.to_lowercase(), id))
 }
 
+/// Whether the reader still reads: a closed pipe (`konnektid events | head`) is the reader's way
+/// to say it has enough, not a failure.
+fn still_read(written: std::io::Result<()>) -> Result<bool, CliError> {
+    match written {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == ErrorKind::BrokenPipe => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}
+
 pub fn run(common: &Common, from: u64, stream: Option<&str>, follow: bool) -> Result<(), CliError> {
     let config = load_config(common)?;
     let only = stream.map(parse_stream).transpose()?;
@@ -43,6 +54,7 @@ pub fn run(common: &Common, from: u64, stream: Option<&str>, follow: bool) -> Re
     actix_web::rt::System::new().block_on(async move {
         let store: std::sync::Arc<dyn EventStore> = store;
         let mut events = actors::follow(store.clone(), from.max(1)).boxed();
+        let mut printed = 0u64;
         loop {
             // Without --follow, stop at the head as it was when we started.
             let next = if follow {
@@ -60,11 +72,14 @@ pub fn run(common: &Common, from: u64, stream: Option<&str>, follow: bool) -> Re
             if only.as_ref().is_some_and(|stream| *stream != event.stream) {
                 continue;
             }
-            writeln!(out, "{}", event_line(&event)).map_err(CliError::from)?;
-            if follow {
-                out.flush().map_err(CliError::from)?;
+            if !still_read(writeln!(out, "{}", event_line(&event)))? || (follow && !still_read(out.flush())?) {
+                return Ok(());
             }
+            printed += 1;
         }
-        out.flush().map_err(CliError::from)
+        if printed == 0 {
+            eprintln!("no events");
+        }
+        still_read(out.flush()).map(|_| ())
     })
 }

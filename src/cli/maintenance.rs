@@ -8,12 +8,14 @@ use std::time::Duration;
 use actors::SubscriberState;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{in_use_or, init_logging, load_config, CliError, Common};
+use super::{in_use_or, init_logging, load_config, require_log, CliError, Common};
 use crate::app::App;
 
-/// Runs `work` against the opened application, then shuts it down.
+/// Runs `work` against the application opened on an existing data directory, then shuts it
+/// down.
 pub(super) fn with_app<T>(common: &Common, work: impl AsyncFnOnce(Arc<App>) -> Result<T, CliError>) -> Result<T, CliError> {
     let config = load_config(common)?;
+    require_log(&config)?;
     let _telemetry = init_logging(&config);
     actix_web::rt::System::new().block_on(async move {
         let app = App::open(&config).await.map_err(|e| in_use_or(e.to_string(), &config.storage.data_dir))?;
@@ -85,7 +87,12 @@ pub fn parked(common: &Common, retry: Option<&str>, skip: Option<&str>) -> Resul
             projections.skip_parked(&name, position).map_err(CliError::from)?;
             println!("skipped {name}:{position}");
         } else {
-            for (name, event) in projections.all_parked() {
+            let parked = projections.all_parked();
+            if parked.is_empty() {
+                // Not on stdout, which stays one JSON object per line for a pipe.
+                eprintln!("no parked events");
+            }
+            for (name, event) in parked {
                 let line = serde_json::json!({ "subscriber": name, "position": event.position.to_string(), "eventId": event.event_id, "error": event.error });
                 println!("{line}");
             }

@@ -1,5 +1,7 @@
 //! The command line: `serve` and `schema`, and the operator's commands that work on a data
-//! directory while no server holds it (they refuse with a clear message while one does).
+//! directory while no server holds it (they refuse with a clear message while one does). Only
+//! `serve` and `import` create a data directory; the others refuse one without an event log and
+//! leave the path as it was.
 
 mod backup;
 mod events;
@@ -14,6 +16,9 @@ use actors::{SledStore, SledStoreConfig};
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+
+/// The backup file's reader and writer, for tools and tests that handle backups themselves.
+pub use backup::file::{read as read_backup, write_event as write_backup_line, BackupError, Problem as BackupProblem};
 
 #[derive(Parser)]
 #[command(name = "konnektid", version, about = "Konnektid: an event-sourced marketplace for teaching and learning skills")]
@@ -151,9 +156,28 @@ pub fn store_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("db")
 }
 
+/// Refuses a data directory without an event log (a mistyped path), before anything is
+/// created in it.
+pub fn require_log(config: &Config) -> Result<(), CliError> {
+    let data_dir = &config.storage.data_dir;
+    if store_dir(data_dir).is_dir() {
+        return Ok(());
+    }
+    Err(CliError::failed(format!(
+        "there is no event log in {}: check --data-dir (or storage.data_dir); only `serve` and `import` create one",
+        data_dir.display()
+    )))
+}
+
 /// Opens the event store of a data directory directly (no runtime), refusing clearly when a
-/// server holds it.
+/// server holds it or it has no event log.
 pub fn open_store(config: &Config) -> Result<Arc<SledStore>, CliError> {
+    require_log(config)?;
+    open_or_create_store(config)
+}
+
+/// [`open_store`], creating the data directory and an empty log where there is none (`import`).
+pub fn open_or_create_store(config: &Config) -> Result<Arc<SledStore>, CliError> {
     let dir = store_dir(&config.storage.data_dir);
     let store_config = SledStoreConfig { fsync: config.storage.fsync, ..SledStoreConfig::default() };
     SledStore::open(&dir, store_config).map(Arc::new).map_err(|error| in_use_or(error.to_string(), &config.storage.data_dir))

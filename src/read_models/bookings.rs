@@ -53,8 +53,8 @@ pub struct BookingView {
 
 impl BookingView {
     /// The learner, the course's teacher and the admin may see a booking.
-    pub fn visible_to(&self, caller: &Caller) -> bool {
-        match caller {
+    pub fn visible_to(&self, viewer: &Caller) -> bool {
+        match viewer {
             Caller::Admin => true,
             Caller::Member(member) => *member == self.learner_id || *member == self.teacher_id,
             Caller::Anonymous => false,
@@ -120,7 +120,9 @@ impl ReadModel for BookingsReadModel {
                         view.reason = Some(reason);
                     }
                 }),
-                PaymentEvent::PaymentCaptured { .. } | PaymentEvent::PaymentRefunded { .. } => Ok(()),
+                PaymentEvent::PaymentCaptured { .. } | PaymentEvent::PaymentRefunded { .. } | PaymentEvent::ChargeRequested { .. } => {
+                    Ok(())
+                }
             },
             _ => Ok(()),
         }

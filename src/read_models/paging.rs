@@ -81,7 +81,8 @@ impl Cursor {
 
     /// Parses what [`Cursor::encode`] wrote; anything else is [`QueryError::BadCursor`].
     pub fn parse(text: &str) -> Result<Self, QueryError> {
-        if text.len() != CURSOR_LEN * 2 {
+        // `from_str_radix` would also take a sign ("+f"): only hex digits are a cursor.
+        if text.len() != CURSOR_LEN * 2 || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
             return Err(QueryError::BadCursor);
         }
         let mut bytes = [0; CURSOR_LEN];

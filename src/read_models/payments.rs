@@ -56,6 +56,8 @@ impl ReadModel for PaymentsReadModel {
             Payment::TYPE => {
                 let existing: Option<PaymentView> = tx.fetch(&key)?;
                 let view = match self.payments.decode(event)? {
+                    // Still pending, as the booking's view already shows it.
+                    PaymentEvent::ChargeRequested { .. } => return Ok(()),
                     PaymentEvent::PaymentCaptured { amount_cents, currency, .. } => PaymentView {
                         booking_id,
                         status: PaymentStatus::Captured,

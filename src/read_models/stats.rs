@@ -106,7 +106,7 @@ impl ReadModel for StatsReadModel {
             Payment::TYPE => match self.payments.decode(event)? {
                 PaymentEvent::PaymentCaptured { amount_cents, currency, .. } => add_revenue(tx, &currency, amount_cents),
                 PaymentEvent::PaymentRefunded { amount_cents, currency, .. } => add_revenue(tx, &currency, amount_cents.saturating_neg()),
-                PaymentEvent::PaymentFailed { .. } => Ok(()),
+                PaymentEvent::PaymentFailed { .. } | PaymentEvent::ChargeRequested { .. } => Ok(()),
             },
             _ => Ok(()),
         }

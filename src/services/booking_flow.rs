@@ -130,7 +130,7 @@ impl Step<'_> {
                     Err(refusal) => log_refusal(booking_id, &refusal),
                 }
             }
-            PaymentEvent::PaymentRefunded { .. } => Ok(()),
+            PaymentEvent::PaymentRefunded { .. } | PaymentEvent::ChargeRequested { .. } => Ok(()),
         }
     }
 

@@ -5,11 +5,15 @@
 //! their live actors: current, unlike the read models, which may lag behind the event, and
 //! without replaying a course's stream of reservations for its title. Each message's
 //! id derives from the event and the recipient's role, so a retried event formats the very same
-//! message and the outbox rewrites the same file.
+//! message (the outbox keeps the same file, the `Message-ID` lets a relay drop a duplicate).
+//!
+//! Each message sent leaves a done record of its own in the store's [`SENT_TABLE`], so a retry
+//! after a partial failure (the learner's message sent, the teacher's not) sends only what is
+//! missing, and so does any other process sharing the store.
 
 use std::sync::Arc;
 
-use actors::{CommandBus, EventHandler, RecordedEvent, SubscriberError};
+use actors::{CommandBus, EventHandler, RecordedEvent, Records, SubscriberError};
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -22,6 +26,9 @@ use crate::domain::member::{Member, MemberState};
 /// The subscriber name of [`EmailNotifier`].
 pub const EMAIL: &str = "email";
 
+/// The records table of the messages sent, by message id.
+pub const SENT_TABLE: &str = "email-sent";
+
 /// Something an e-mail needs is not in the store; the event is retried, then parked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmailError {
@@ -32,6 +39,8 @@ pub enum EmailError {
 /// The `email` side-effect handler.
 pub struct EmailNotifier {
     mailer: Arc<dyn Mailer>,
+    /// One done record per message sent ([`SENT_TABLE`]).
+    sent: Arc<dyn Records>,
 }
 
 /// What the e-mails about one booking say.
@@ -42,13 +51,37 @@ struct Facts {
 }
 
 impl EmailNotifier {
-    pub fn new(mailer: Arc<dyn Mailer>) -> Self {
-        Self { mailer }
+    pub fn new(mailer: Arc<dyn Mailer>, sent: Arc<dyn Records>) -> Self {
+        Self { mailer, sent }
     }
 
-    async fn send(&self, message: EmailMessage) -> Result<(), SubscriberError> {
+    /// Whether every message with these ids was sent already.
+    async fn all_sent(&self, ids: &[Uuid]) -> Result<bool, SubscriberError> {
+        for id in ids {
+            if self.sent.get(id.as_bytes()).await?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends each message not sent before, side by side, and records each one sent. Every
+    /// message is tried even when another fails, so a retry has only the failed ones left.
+    async fn send(&self, messages: Vec<EmailMessage>) -> Result<(), SubscriberError> {
+        let outcomes = futures::future::join_all(messages.into_iter().map(|message| self.send_once(message))).await;
+        outcomes.into_iter().collect()
+    }
+
+    async fn send_once(&self, message: EmailMessage) -> Result<(), SubscriberError> {
+        let key = message.message_id.into_bytes();
+        if self.sent.get(&key).await?.is_some() {
+            tracing::debug!(message_id = %message.message_id, "e-mail sent before; not sending it again");
+            return Ok(());
+        }
         tracing::info!(message_id = %message.message_id, subject = %message.subject, "sending e-mail");
-        self.mailer.send(message).await.map_err(SubscriberError::failed)
+        self.mailer.send(message).await.map_err(SubscriberError::failed)?;
+        self.sent.put(&key, &[]).await?;
+        Ok(())
     }
 }
 
@@ -67,14 +100,19 @@ impl EventHandler for EmailNotifier {
         let Some(booking_event) = decode::<Booking>(event)? else { return Ok(()) };
         match booking_event {
             BookingEvent::BookingConfirmed { .. } => {
+                if self.all_sent(&[message_id(event, LEARNER), message_id(event, TEACHER)]).await? {
+                    return Ok(());
+                }
                 let facts = facts(event, commands).await?;
                 let teacher = member(commands, facts.booking.teacher_id).await?;
-                self.send(confirmation_to_learner(event, &facts, &teacher)).await?;
-                self.send(notice_to_teacher(event, &facts, &teacher)).await
+                self.send(vec![confirmation_to_learner(event, &facts, &teacher), notice_to_teacher(event, &facts, &teacher)]).await
             }
             BookingEvent::BookingCancelled { reason, was_confirmed, .. } => {
+                if self.all_sent(&[message_id(event, LEARNER)]).await? {
+                    return Ok(());
+                }
                 let facts = facts(event, commands).await?;
-                self.send(cancellation_to_learner(event, &facts, reason.as_deref(), was_confirmed)).await
+                self.send(vec![cancellation_to_learner(event, &facts, reason.as_deref(), was_confirmed)]).await
             }
             _ => Ok(()),
         }
@@ -100,10 +138,18 @@ fn missing(aggregate: &'static str, id: Uuid) -> SubscriberError {
     SubscriberError::failed(EmailError::Missing { aggregate, id })
 }
 
+const LEARNER: &str = "learner";
+const TEACHER: &str = "teacher";
+
+/// The id of the message about `event` to the recipient in `role`.
+fn message_id(event: &RecordedEvent, role: &str) -> Uuid {
+    Uuid::new_v5(&event.event_id, role.as_bytes())
+}
+
 /// One message per (event, recipient role). Bodies use `\n`; the formatter turns it into CRLF.
 fn message(event: &RecordedEvent, role: &str, to: &MemberState, subject: String, body: String) -> EmailMessage {
     EmailMessage {
-        message_id: Uuid::new_v5(&event.event_id, role.as_bytes()),
+        message_id: message_id(event, role),
         to: Recipient { name: to.display_name.clone(), email: to.email.clone() },
         subject,
         body,
@@ -119,7 +165,7 @@ fn confirmation_to_learner(event: &RecordedEvent, facts: &Facts, teacher: &Membe
         teacher.display_name,
         money(booking.price_cents, &booking.currency),
     );
-    message(event, "learner", learner, format!("Your booking for {course_title} is confirmed"), body)
+    message(event, LEARNER, learner, format!("Your booking for {course_title} is confirmed"), body)
 }
 
 fn notice_to_teacher(event: &RecordedEvent, facts: &Facts, teacher: &MemberState) -> EmailMessage {
@@ -130,7 +176,7 @@ fn notice_to_teacher(event: &RecordedEvent, facts: &Facts, teacher: &MemberState
         learner.display_name,
         money(booking.price_cents, &booking.currency),
     );
-    message(event, "teacher", teacher, format!("New booking for {course_title}"), body)
+    message(event, TEACHER, teacher, format!("New booking for {course_title}"), body)
 }
 
 fn cancellation_to_learner(event: &RecordedEvent, facts: &Facts, reason: Option<&str>, was_confirmed: bool) -> EmailMessage {
@@ -141,7 +187,7 @@ fn cancellation_to_learner(event: &RecordedEvent, facts: &Facts, reason: Option<
         if was_confirmed { format!("We are refunding {} to you.\n", money(booking.price_cents, &booking.currency)) } else { String::new() };
     let body =
         format!("Hello {},\n\nyour booking for \"{course_title}\" is cancelled.\n{why}{money_note}\nKonnektid\n", learner.display_name);
-    message(event, "learner", learner, format!("Your booking for {course_title} is cancelled"), body)
+    message(event, LEARNER, learner, format!("Your booking for {course_title} is cancelled"), body)
 }
 
 /// `2500, "EUR"` as `25.00 EUR`.

@@ -15,7 +15,7 @@
 //!                                   │ booking-flow: MarkSeatReserved        │ booking-flow: RejectBooking
 //!                                   ▼                                       ▼
 //!                                booking: BookingSeatReserved            booking: BookingRejected
-//!                                   │ payments: gateway charge, then RecordCapture / RecordFailure
+//!                                   │ payments: RequestCharge, gateway charge, then RecordCapture / RecordFailure
 //!                                   ▼
 //!                                payment: PaymentCaptured ───────────── or PaymentFailed
 //!                                   │ booking-flow: ConfirmBooking          │ booking-flow: CancelBooking (system)
@@ -34,7 +34,7 @@
 //! | module | subscriber | kind | starts from |
 //! |---|---|---|---|
 //! | [`booking_flow`] | `booking-flow` | process manager (commands only, replayable) | the beginning |
-//! | [`payments`] | `payments` | side effect (payment provider) | now |
+//! | [`payments`] | `payment-gateway` | side effect (payment provider) | now |
 //! | [`email`] | `email` | side effect (mailer) | now |
 //!
 //! Side-effect handlers start from "now" so that adding them to an existing log does not charge
@@ -48,12 +48,15 @@ mod reaction;
 
 use std::sync::Arc;
 
-use actors::{EventStore, RuntimeBuilder, StartFrom};
+use actors::{EventStore, RuntimeBuilder, StartFrom, StoreError};
 
 pub use booking_flow::{BookingFlow, BOOKING_FLOW};
-pub use email::{EmailError, EmailNotifier, EMAIL};
+pub use email::{EmailError, EmailNotifier, EMAIL, SENT_TABLE};
 pub use mailer::{build_mailer, EmailMessage, MailConfig, MailError, MailKind, Mailer, OutboxMailer, Recipient, SmtpMailer};
-pub use payments::{ChargeOutcome, GatewayError, PaymentGateway, Payments, SimulatedGateway, DECLINED_METHOD, PAYMENTS};
+pub use payments::{
+    build_gateway, ChargeOutcome, ChargeRequest, EntryKind, GatewayError, PaymentGateway, Payments, PaymentsConfig, ProviderEntry,
+    RefundRequest, SimulatedGateway, DECLINED_METHOD, PAYMENTS,
+};
 
 /// What the services need from the outside world.
 #[derive(Clone)]
@@ -66,10 +69,11 @@ pub struct ServiceDeps {
 
 /// Registers the choreography's process manager and handlers. The aggregates they send commands
 /// to or read in their actors (member, course, booking, payment) must be registered on the same
-/// builder.
-pub fn register(builder: RuntimeBuilder, deps: ServiceDeps) -> RuntimeBuilder {
-    builder
+/// builder. Fails when the store cannot open the e-mail handler's records.
+pub fn register(builder: RuntimeBuilder, deps: ServiceDeps) -> Result<RuntimeBuilder, StoreError> {
+    let sent = deps.store.records(SENT_TABLE)?;
+    Ok(builder
         .process_manager(BOOKING_FLOW, BookingFlow, StartFrom::Beginning)
-        .handler(PAYMENTS, Payments::new(deps.gateway), StartFrom::Now)
-        .handler(EMAIL, EmailNotifier::new(deps.mailer), StartFrom::Now)
+        .handler(PAYMENTS, Payments::new(deps.store.clone(), deps.gateway), StartFrom::Now)
+        .handler(EMAIL, EmailNotifier::new(deps.mailer, sent), StartFrom::Now))
 }

@@ -1,6 +1,6 @@
 //! What the checker folds the log into: each aggregate's state as its own `apply` leaves it (so
 //! the checker sees exactly what the aggregates decide on), plus the positions of the events the
-//! invariants point at.
+//! invariants point at, and the payment provider's statement by booking.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,6 +12,7 @@ use crate::domain::booking::{Booking, BookingEvent, BookingState};
 use crate::domain::course::{Course, CourseEvent, CourseState};
 use crate::domain::member::{Member, MemberEvent, MemberState};
 use crate::domain::payment::{Payment, PaymentEvent, PaymentState};
+use crate::services::payments::ProviderEntry;
 
 /// One stored event a violation points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,8 @@ pub(super) struct BookingFacts {
 #[derive(Debug, Default)]
 pub(super) struct PaymentFacts {
     pub state: Option<PaymentState>,
+    /// The charge request, if the charge went through one.
+    pub requested: Option<EventRef>,
     /// Set once the payment was captured, whatever happened next.
     pub captured: Option<EventRef>,
     pub last: Option<EventRef>,
@@ -81,6 +84,9 @@ pub(super) struct Model {
     pub payments: BTreeMap<Uuid, PaymentFacts>,
     pub members: BTreeMap<Uuid, MemberFacts>,
     pub events: u64,
+    /// The provider's statement lines, by booking, in statement order.
+    pub statement: BTreeMap<Uuid, Vec<ProviderEntry>>,
+    pub provider_entries: u64,
 }
 
 impl Model {
@@ -109,8 +115,10 @@ impl Model {
         } else if kind == Payment::TYPE {
             let decoded = self.codecs.payment.decode(event)?;
             let facts = self.payments.entry(id).or_default();
-            if matches!(decoded, PaymentEvent::PaymentCaptured { .. }) {
-                facts.captured = Some(at.clone());
+            match decoded {
+                PaymentEvent::PaymentCaptured { .. } => facts.captured = Some(at.clone()),
+                PaymentEvent::ChargeRequested { .. } => facts.requested = Some(at.clone()),
+                _ => {}
             }
             facts.last = Some(at);
             facts.state = Payment::apply(facts.state.take(), &decoded);
@@ -123,6 +131,12 @@ impl Model {
             facts.state = Member::apply(facts.state.take(), &decoded);
         }
         Ok(())
+    }
+
+    /// Folds one line of the provider's statement in. Lines must come in statement order.
+    pub fn apply_provider(&mut self, entry: ProviderEntry) {
+        self.provider_entries += 1;
+        self.statement.entry(entry.booking_id).or_default().push(entry);
     }
 
     pub fn course(&self, id: Uuid) -> Option<&CourseState> {

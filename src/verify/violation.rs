@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -26,6 +27,16 @@ pub enum ViolationKind {
     MissingLearner,
     /// One e-mail address registered by several members.
     DuplicateEmail,
+    /// The provider charged a booking whose payment records no capture.
+    ChargeNotRecorded,
+    /// A capture of a requested charge whose reference the provider's statement does not show.
+    CaptureUnknownToProvider,
+    /// The provider charged one booking more than once.
+    ChargedTwice,
+    /// A cancelled booking charged on the statement, with no refund of that charge.
+    ChargeNotRefunded,
+    /// A charge was requested and no outcome recorded, and the provider shows no charge.
+    ChargeUnresolved,
 }
 
 impl ViolationKind {
@@ -39,6 +50,11 @@ impl ViolationKind {
             ViolationKind::MissingCourse => "missing-course",
             ViolationKind::MissingLearner => "missing-learner",
             ViolationKind::DuplicateEmail => "duplicate-email",
+            ViolationKind::ChargeNotRecorded => "charge-not-recorded",
+            ViolationKind::CaptureUnknownToProvider => "capture-unknown-to-provider",
+            ViolationKind::ChargedTwice => "charged-twice",
+            ViolationKind::ChargeNotRefunded => "charge-not-refunded",
+            ViolationKind::ChargeUnresolved => "charge-unresolved",
         }
     }
 }
@@ -51,8 +67,15 @@ pub enum Repair {
     /// Booking `CancelBooking` by the system; the choreography then releases its seat and refunds
     /// a captured payment.
     CancelBooking { booking_id: Uuid, reason: &'static str },
-    /// Refund through the payment provider, then payment `RefundPayment`.
+    /// Refund through the payment provider, then payment `RefundPayment` (an outcome only the
+    /// provider knows is recorded first).
     Refund { booking_id: Uuid },
+    /// Payment `RecordCapture` of a charge the provider's statement shows; the choreography then
+    /// confirms the booking, or refunds it if it was cancelled.
+    RecordCapture { booking_id: Uuid, reference: String, amount_cents: i64, currency: String, payment_method: String, at: DateTime<Utc> },
+    /// Ask the provider what became of the requested charge (charge under the same key if it
+    /// never got it) and record the outcome.
+    ResolveCharge { booking_id: Uuid },
 }
 
 impl fmt::Display for Repair {
@@ -61,6 +84,12 @@ impl fmt::Display for Repair {
             Repair::ReleaseSeat { course_id, booking_id } => write!(f, "release the seat of booking {booking_id} in course {course_id}"),
             Repair::CancelBooking { booking_id, reason } => write!(f, "cancel booking {booking_id} ({reason})"),
             Repair::Refund { booking_id } => write!(f, "refund the payment of booking {booking_id}"),
+            Repair::RecordCapture { booking_id, reference, .. } => {
+                write!(f, "record the provider's charge {reference} as the capture of booking {booking_id}")
+            }
+            Repair::ResolveCharge { booking_id } => {
+                write!(f, "ask the provider for the outcome of booking {booking_id}'s charge and record it")
+            }
         }
     }
 }

@@ -305,3 +305,73 @@ async fn rebuild_and_parked_work_on_a_stopped_servers_data_directory() {
     assert_eq!(app.read_models().bookings.get(backup.booking).unwrap().map(|b| b.status), Some(BookingStatus::Confirmed));
     app.shutdown().await;
 }
+
+#[actix_rt::test]
+async fn operator_commands_refuse_a_data_directory_without_an_event_log_and_create_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let nope = work.path().join("nope");
+    for args in [&["verify"][..], &["verify", "--repair"], &["events"], &["parked"], &["rebuild", "--all"]] {
+        let refused = konnektid(work.path(), &nope, args);
+        assert_refused(&refused, "there is no event log in");
+        assert_eq!(refused.status.code(), Some(1), "{args:?}");
+        assert!(!nope.exists(), "{args:?} created {}", nope.display());
+    }
+}
+
+#[actix_rt::test]
+async fn commands_say_so_when_there_is_nothing_to_report() {
+    let backup = Backup::make().await;
+    let source = backup.path("source");
+    let parked = konnektid_when_free(backup.dir(), &source, &["parked"]);
+    assert_success(&parked);
+    assert!(parked.stdout.is_empty(), "stdout stays NDJSON: {}", String::from_utf8_lossy(&parked.stdout));
+    assert!(stderr(&parked).contains("no parked events"), "{}", stderr(&parked));
+    let verified = konnektid(backup.dir(), &source, &["verify"]);
+    assert_success(&verified);
+    assert!(String::from_utf8_lossy(&verified.stdout).starts_with("no violations"), "{}", String::from_utf8_lossy(&verified.stdout));
+    let events = konnektid(backup.dir(), &source, &["events", "--from", "100000"]);
+    assert_success(&events);
+    assert!(events.stdout.is_empty() && stderr(&events).contains("no events"), "{}", stderr(&events));
+}
+
+#[actix_rt::test]
+async fn events_into_a_pipe_closed_early_end_quietly() {
+    let backup = Backup::make().await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_konnektid"))
+        .args(["events", "--data-dir"])
+        .arg(backup.path("source"))
+        .current_dir(backup.dir())
+        .env("KONNEKTID_LOG_LEVEL", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    // Like `konnektid events | head -0`: the reader is gone before the first line.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("the binary ends");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(output.stderr.is_empty(), "nothing to say about it: {}", stderr(&output));
+}
+
+#[actix_rt::test]
+async fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let backup = Backup::make().await;
+    let output = loop {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_konnektid"))
+            .args(["parked", "--data-dir"])
+            .arg(backup.path("source"))
+            .current_dir(backup.dir())
+            .env("KONNEKTID_LOG_LEVEL", "info")
+            .env("KONNEKTID_STORAGE_FSYNC", "false")
+            .output()
+            .expect("the binary runs");
+        if !stderr(&output).contains("in use") {
+            break output;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_success(&output);
+    let log = stderr(&output);
+    assert!(log.contains("INFO"), "the command logs at info: {log}");
+    assert!(!log.contains('\u{1b}'), "no escape codes in a redirected log: {log:?}");
+}

@@ -1,7 +1,9 @@
 //! Integration tests of the konnektid crate: one test binary, one module per concern.
 
 mod api;
+mod chaos;
 mod choreography;
 mod cli;
+mod decoders;
 mod verify;
 mod web;

@@ -17,6 +17,8 @@ use konnektid::domain::booking::{Booking, BookingEvent};
 use konnektid::domain::course::{Course, CourseEvent};
 use konnektid::domain::member::{Member, MemberEvent};
 use konnektid::domain::payment::{Payment, PaymentEvent};
+use konnektid::services::payments::simulated::{SimulatedGateway, TABLE};
+use konnektid::services::{ChargeRequest, PaymentGateway};
 use uuid::Uuid;
 
 fn config(data_dir: &Path) -> Config {
@@ -209,6 +211,8 @@ async fn it_should_find_and_repair_each_kind_of_violation() {
         format!("unrefunded-cancellation/{cancelled}"),
         format!("missing-learner/{no_learner}"),
         format!("missing-course/{no_course}"),
+        // The provider's statement agrees: it charged the cancelled booking and never refunded.
+        format!("charge-not-refunded/{cancelled}"),
     ];
     let (code, found) = konnektid(dir, &["verify"]);
     assert_eq!(code, 1);
@@ -219,7 +223,10 @@ async fn it_should_find_and_repair_each_kind_of_violation() {
 
     let (code, repaired) = konnektid(dir, &["verify", "--repair"]);
     assert_eq!(code, 0, "every violation is repaired:\n{repaired}");
-    assert!(repaired.contains("consistent:"), "{repaired}");
+    assert!(repaired.contains("no violations:"), "{repaired}");
+    // The refund planted for the confirmed booking never reached the provider: once the repair
+    // cancelled that booking, a second round refunds its charge there.
+    assert!(repaired.contains(&format!("repair done: charge-not-refunded/{unpaid}")), "{repaired}");
     let (code, after) = konnektid(dir, &["verify"]);
     assert_eq!((code, after.lines().count()), (0, 1), "{after}");
 
@@ -265,4 +272,117 @@ async fn it_should_report_an_email_address_held_by_two_members_and_leave_it() {
     let lines: Vec<serde_json::Value> = repaired.lines().map(|line| serde_json::from_str(line).expect("NDJSON")).collect();
     assert_eq!(lines.len(), 1, "{repaired}");
     assert_eq!((lines[0]["kind"].as_str(), lines[0]["repair"].is_null()), (Some("duplicate-email"), true));
+}
+
+/// Appends a booking holding a seat of `course` whose charge was requested, as the payments
+/// handler leaves it just before it calls the provider; answers the request it would send.
+async fn charging(store: &SledStore, learner: Uuid, course: Uuid, teacher: Uuid) -> ChargeRequest {
+    let booking = Uuid::new_v4();
+    plant::<Booking>(store, booking, requested(learner, course, teacher)).await;
+    plant::<Course>(store, course, CourseEvent::SeatReserved { booking_id: booking, learner_id: learner, reserved_at: Utc::now() }).await;
+    plant::<Booking>(store, booking, BookingEvent::BookingSeatReserved { reserved_at: Utc::now() }).await;
+    let request = ChargeRequest {
+        key: konnektid::services::payments::charge_key(booking),
+        booking_id: booking,
+        amount_cents: 2_500,
+        currency: "EUR".to_owned(),
+        payment_method: "tok_visa".to_owned(),
+    };
+    let intent = PaymentEvent::ChargeRequested {
+        booking_id: booking,
+        request_key: request.key.clone(),
+        amount_cents: 2_500,
+        currency: "EUR".to_owned(),
+        payment_method: "tok_visa".to_owned(),
+        requested_at: Utc::now(),
+    };
+    plant::<Payment>(store, booking, intent).await;
+    request
+}
+
+#[actix_rt::test]
+async fn it_should_reconcile_the_log_with_the_providers_statement_and_record_what_the_provider_did() {
+    let data = tempfile::tempdir().expect("a temporary directory");
+    let dir = data.path();
+    let config = config(dir);
+    let app = open(&config, OpenOptions::default()).await;
+    let teacher = member(&app, "teacher").await;
+    let course = course(&app, teacher).await;
+    let learner = member(&app, "ann").await;
+    let confirmed = book(&app, learner, course).await;
+    settle(&app).await;
+    close(app).await;
+
+    let store = open_store(dir).await;
+    let provider = SimulatedGateway::new(store.records(TABLE).expect("the provider's records"), Duration::ZERO);
+    // Charged, then the process died before anything recorded it.
+    let unrecorded = charging(&store, learner, course, teacher).await;
+    provider.charge(&unrecorded).await.expect("charged");
+    // Requested, then the process died before the provider heard of it.
+    let unsent = charging(&store, learner, course, teacher).await;
+    // A capture the provider never made, and a booking charged under two keys.
+    let invented = charging(&store, learner, course, teacher).await;
+    let capture = PaymentEvent::PaymentCaptured {
+        booking_id: invented.booking_id,
+        amount_cents: 2_500,
+        currency: "EUR".to_owned(),
+        payment_method: "tok_visa".to_owned(),
+        provider_reference: "ch_invented".to_owned(),
+        captured_at: Utc::now(),
+    };
+    plant::<Payment>(&store, invented.booking_id, capture).await;
+    let twice = ChargeRequest { key: "another key".to_owned(), ..provider_charge_of(&store, confirmed).await };
+    provider.charge(&twice).await.expect("charged again");
+    drop(provider);
+    drop(store);
+    close(open(&config, OpenOptions { skip_history_reactions: true }).await).await;
+    drop(open_store(dir).await);
+
+    let (code, found) = konnektid(dir, &["verify"]);
+    assert_eq!(code, 1);
+    let ids: Vec<&str> = found.lines().map(|line| line.split(": ").next().unwrap_or_default()).collect();
+    let (unrecorded, unsent, invented) = (unrecorded.booking_id, unsent.booking_id, invented.booking_id);
+    assert_eq!(
+        ids,
+        [
+            format!("charge-not-recorded/{unrecorded}"),
+            format!("capture-unknown-to-provider/{invented}"),
+            format!("charged-twice/{confirmed}"),
+            format!("charge-unresolved/{unsent}"),
+        ],
+        "{found}"
+    );
+
+    let (code, repaired) = konnektid(dir, &["verify", "--repair"]);
+    assert_eq!(code, 1, "two differences need a person:\n{repaired}");
+    let (_, after) = konnektid(dir, &["verify"]);
+    let remaining: Vec<&str> = after.lines().map(|line| line.split(": ").next().unwrap_or_default()).collect();
+    assert_eq!(remaining, [format!("capture-unknown-to-provider/{invented}"), format!("charged-twice/{confirmed}")], "{after}");
+
+    // What the provider did is now in the log, and the choreography took it from there.
+    let app = open(&config, OpenOptions::default()).await;
+    for booking in [unrecorded, unsent] {
+        let view = app.read_models().bookings.get(booking).expect("the read model").expect("the booking");
+        assert_eq!(view.status, konnektid::domain::booking::BookingStatus::Confirmed, "{booking}");
+    }
+    close(app).await;
+    let events = all_events(dir).await;
+    let captures_of =
+        |booking: Uuid| events.iter().filter(|event| event.event_type == "PaymentCaptured" && event.stream.aggregate_id == booking).count();
+    assert_eq!((captures_of(unrecorded), captures_of(unsent)), (1, 1));
+    let provider = SimulatedGateway::new(open_store(dir).await.records(TABLE).expect("the provider's records"), Duration::ZERO);
+    assert_eq!(provider.statement(Some(unsent), 0, 10).await.expect("the statement").len(), 1, "charged once, by the repair");
+}
+
+/// The charge the provider made for `booking`, as a request.
+async fn provider_charge_of(store: &SledStore, booking: Uuid) -> ChargeRequest {
+    let provider = SimulatedGateway::new(store.records(TABLE).expect("the provider's records"), Duration::ZERO);
+    let entry = provider.statement(Some(booking), 0, 1).await.expect("the statement").pop().expect("a charge");
+    ChargeRequest {
+        key: konnektid::services::payments::charge_key(booking),
+        booking_id: booking,
+        amount_cents: entry.amount_cents,
+        currency: entry.currency,
+        payment_method: "tok_visa".to_owned(),
+    }
 }

@@ -6,6 +6,7 @@ mod inputs;
 mod log;
 mod market;
 mod payloads;
+mod provider;
 mod review;
 
 pub use catalogue::{CourseConnection, CourseObject, MemberObject};
@@ -15,6 +16,7 @@ pub(crate) use log::event_data;
 pub use log::{ParkedEventObject, ProjectionStatusObject, RecordedEventObject, StreamObject};
 pub use market::{BookingConnection, BookingObject, PaymentObject, StatsObject};
 pub use payloads::{AuthPayload, BookingPayload, CoursePayload, MemberPayload};
+pub use provider::ProviderEntryObject;
 pub use review::{ReviewConnection, ReviewObject, ReviewPayload, UpdateReviewInput, WriteReviewInput};
 
 use chrono::{DateTime, Utc};

@@ -26,6 +26,16 @@ pub enum PaymentEvent {
     },
     /// Carries the amount so revenue can be summed from events alone.
     PaymentRefunded { amount_cents: i64, currency: String, provider_reference: String, refunded_at: DateTime<Utc> },
+    /// The charge is about to be sent to the provider under `request_key`: from here on its
+    /// outcome is the provider's to tell, never decided again from the booking.
+    ChargeRequested {
+        booking_id: Uuid,
+        request_key: String,
+        amount_cents: i64,
+        currency: String,
+        payment_method: String,
+        requested_at: DateTime<Utc>,
+    },
 }
 
 impl DomainEvent for PaymentEvent {
@@ -34,6 +44,7 @@ impl DomainEvent for PaymentEvent {
             PaymentEvent::PaymentCaptured { .. } => "PaymentCaptured",
             PaymentEvent::PaymentFailed { .. } => "PaymentFailed",
             PaymentEvent::PaymentRefunded { .. } => "PaymentRefunded",
+            PaymentEvent::ChargeRequested { .. } => "ChargeRequested",
         }
     }
 }

@@ -1,9 +1,13 @@
 //! The payment aggregate: the recorded outcome of charging a booking, and its refund.
 //!
-//! Calling the payment provider is a side effect done outside the domain; this aggregate only
-//! records what the provider answered. Its stream id is the booking's id. Outcomes are not
-//! validated again: they describe money that already moved, for a booking whose price and currency
-//! were validated when it was requested, and refusing to record one would lose a fact.
+//! Calling the payment provider is a side effect done outside the domain; this aggregate records
+//! the intent to charge (before the provider is called) and what the provider answered. Its
+//! stream id is the booking's id. Outcomes are not validated again: they describe money that
+//! already moved, for a booking whose price and currency were validated when it was requested,
+//! and refusing to record one would lose a fact.
+//!
+//! Once a charge is requested its outcome is unknown until recorded: a refund waits for it
+//! ([`PaymentError::OutcomeUnknown`]) instead of treating the payment as never charged.
 
 mod commands;
 mod events;
@@ -38,13 +42,23 @@ pub enum PaymentError {
     OtherOutcomeRecorded { recorded: PaymentStatus },
     #[error("this payment failed, so there is nothing to refund")]
     NothingToRefund,
+    #[error("a charge was requested for this payment and its outcome is not recorded yet: ask the provider first")]
+    OutcomeUnknown,
+    #[error("a charge with another request key ({requested}) was already requested for this payment")]
+    OtherChargeRequested { requested: String },
+    #[error("this payment's charge was already decided: it is {recorded}")]
+    ChargeDecided { recorded: PaymentStatus },
 }
 
 impl Refusal for PaymentError {
     fn kind(&self) -> RefusalKind {
         match self {
             PaymentError::NotFound => RefusalKind::NotFound,
-            PaymentError::OtherOutcomeRecorded { .. } | PaymentError::NothingToRefund => RefusalKind::RuleViolation,
+            PaymentError::OtherOutcomeRecorded { .. }
+            | PaymentError::NothingToRefund
+            | PaymentError::OutcomeUnknown
+            | PaymentError::OtherChargeRequested { .. }
+            | PaymentError::ChargeDecided { .. } => RefusalKind::RuleViolation,
         }
     }
 }
@@ -86,6 +100,7 @@ impl Aggregate for Payment {
                 },
             ),
             PaymentCommand::RefundPayment(c) => refund(state, c),
+            PaymentCommand::RequestCharge(c) => request_charge(state, c),
         }
     }
 
@@ -94,20 +109,41 @@ impl Aggregate for Payment {
     }
 }
 
-/// Records the first outcome. The same outcome again (a capture after a capture, also one since
-/// refunded) records nothing; the other outcome is refused.
+/// Records the intent to charge; the same request again records nothing.
+fn request_charge(state: &Option<PaymentState>, command: RequestCharge) -> Decision {
+    match state {
+        None => Ok(vec![PaymentEvent::ChargeRequested {
+            booking_id: command.booking_id,
+            request_key: command.request_key,
+            amount_cents: command.amount_cents,
+            currency: command.currency,
+            payment_method: command.payment_method,
+            requested_at: command.at,
+        }]),
+        Some(payment) if payment.status != PaymentStatus::Pending => Err(PaymentError::ChargeDecided { recorded: payment.status }),
+        Some(payment) => match &payment.charge_request_key {
+            Some(requested) if *requested != command.request_key => {
+                Err(PaymentError::OtherChargeRequested { requested: requested.clone() })
+            }
+            _ => Ok(vec![]),
+        },
+    }
+}
+
+/// Records the first outcome, with or without a requested charge before it. The same outcome
+/// again (a capture after a capture, also one since refunded) records nothing; the other outcome
+/// is refused.
 fn record_outcome(state: &Option<PaymentState>, outcome: PaymentStatus, event: PaymentEvent) -> Decision {
-    let Some(payment) = state else {
-        return Ok(vec![event]);
-    };
-    let recorded = match payment.status {
+    let status = Payment::status(state);
+    let recorded = match status {
+        PaymentStatus::Pending => return Ok(vec![event]),
         PaymentStatus::Refunded => PaymentStatus::Captured,
         status => status,
     };
     if recorded == outcome {
         Ok(vec![])
     } else {
-        Err(PaymentError::OtherOutcomeRecorded { recorded: payment.status })
+        Err(PaymentError::OtherOutcomeRecorded { recorded: status })
     }
 }
 
@@ -122,6 +158,7 @@ fn refund(state: &Option<PaymentState>, command: RefundPayment) -> Decision {
             refunded_at: command.at,
         }]),
         PaymentStatus::Refunded => Ok(vec![]),
-        PaymentStatus::Failed | PaymentStatus::Pending => Err(PaymentError::NothingToRefund),
+        PaymentStatus::Pending => Err(PaymentError::OutcomeUnknown),
+        PaymentStatus::Failed => Err(PaymentError::NothingToRefund),
     }
 }

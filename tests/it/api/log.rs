@@ -23,7 +23,10 @@ async fn flow_returns_the_whole_causal_chain_of_a_booking_in_position_order() {
 
     let flow = server.data(FLOW, json!({ "id": correlation }), Some(ADMIN)).await["flow"].as_array().expect("a list").clone();
     let types: Vec<&str> = flow.iter().map(|e| e["type"].as_str().unwrap_or_default()).collect();
-    assert_eq!(types, ["BookingRequested", "SeatReserved", "BookingSeatReserved", "PaymentCaptured", "BookingConfirmed"]);
+    assert_eq!(
+        types,
+        ["BookingRequested", "SeatReserved", "BookingSeatReserved", "ChargeRequested", "PaymentCaptured", "BookingConfirmed"]
+    );
     let positions: Vec<u64> = flow.iter().map(|e| text(&e["position"]).parse().expect("a position")).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "in position order: {positions:?}");
     assert!(flow.iter().all(|e| e["correlationId"] == correlation.as_str()), "one correlation id: {flow:#?}");
@@ -41,6 +44,7 @@ async fn flow_returns_the_whole_causal_chain_of_a_booking_in_position_order() {
             ("BOOKING", booking.as_str()),
             ("COURSE", course.as_str()),
             ("BOOKING", booking.as_str()),
+            ("PAYMENT", booking.as_str()),
             ("PAYMENT", booking.as_str()),
             ("BOOKING", booking.as_str())
         ]

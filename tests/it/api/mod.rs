@@ -11,6 +11,7 @@ mod errors;
 mod idempotency;
 mod log;
 mod operations;
+mod payments;
 mod restart;
 mod reviews;
 mod schema;

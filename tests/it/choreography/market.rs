@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actors::testing::TestRuntime;
@@ -15,54 +15,87 @@ use konnektid::domain::course::{Course, CreateCourse, PublishCourse};
 use konnektid::domain::email_claim::EmailClaim;
 use konnektid::domain::member::{Member, RegisterMember};
 use konnektid::domain::payment::Payment;
+use konnektid::services::payments::simulated::TABLE;
 use konnektid::services::{
-    self, ChargeOutcome, EmailMessage, GatewayError, MailError, Mailer, OutboxMailer, PaymentGateway, ServiceDeps, SimulatedGateway,
+    self, ChargeOutcome, ChargeRequest, EmailMessage, EntryKind, GatewayError, MailError, Mailer, OutboxMailer, PaymentGateway,
+    ProviderEntry, RefundRequest, ServiceDeps, SimulatedGateway,
 };
 use tokio::sync::{Notify, Semaphore};
 use uuid::Uuid;
 
 pub const PRICE: i64 = 2_500;
 
-/// The simulated provider, whose charges wait for a permit: a test that holds them can act while
-/// a charge is in flight.
+/// The simulated provider, its books in the store of the runtime now running, whose charges
+/// wait for a permit: a test that holds them can act while a charge is in flight.
 pub struct TestGateway {
-    pub simulated: SimulatedGateway,
+    simulated: Mutex<Option<Arc<SimulatedGateway>>>,
     /// Told each time a charge starts.
     pub charging: Notify,
     pub permits: Semaphore,
 }
 
-#[async_trait]
-impl PaymentGateway for TestGateway {
-    async fn charge(
-        &self,
-        booking_id: Uuid,
-        amount_cents: i64,
-        currency: &str,
-        payment_method: &str,
-    ) -> Result<ChargeOutcome, GatewayError> {
-        self.charging.notify_one();
-        self.permits.acquire().await.map_err(|closed| GatewayError::Unavailable(Box::new(closed)))?.forget();
-        self.simulated.charge(booking_id, amount_cents, currency, payment_method).await
+impl TestGateway {
+    /// Keeps the books in `store` from now on (the store of a runtime just started).
+    fn open_on(&self, store: &dyn EventStore) {
+        let records = store.records(TABLE).expect("the provider's records");
+        *self.simulated.lock().expect("not poisoned") = Some(Arc::new(SimulatedGateway::new(records, Duration::from_millis(10))));
     }
 
-    async fn refund(&self, booking_id: Uuid, reference: &str, amount_cents: i64, currency: &str) -> Result<String, GatewayError> {
-        self.simulated.refund(booking_id, reference, amount_cents, currency).await
+    /// Lets go of the last runtime's store, so that it can be opened again.
+    fn close(&self) {
+        *self.simulated.lock().expect("not poisoned") = None;
+    }
+
+    fn simulated(&self) -> Arc<SimulatedGateway> {
+        self.simulated.lock().expect("not poisoned").clone().expect("a runtime is running")
+    }
+}
+
+#[async_trait]
+impl PaymentGateway for TestGateway {
+    async fn charge(&self, request: &ChargeRequest) -> Result<ChargeOutcome, GatewayError> {
+        self.charging.notify_one();
+        self.permits.acquire().await.map_err(|closed| GatewayError::Unavailable(Box::new(closed)))?.forget();
+        self.simulated().charge(request).await
+    }
+
+    async fn charge_status(&self, key: &str) -> Result<Option<ChargeOutcome>, GatewayError> {
+        self.simulated().charge_status(key).await
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<String, GatewayError> {
+        self.simulated().refund(request).await
+    }
+
+    async fn statement(&self, booking_id: Option<Uuid>, offset: usize, limit: usize) -> Result<Vec<ProviderEntry>, GatewayError> {
+        self.simulated().statement(booking_id, offset, limit).await
     }
 }
 
 /// Counts what it is asked to send, so a test sees a second send even where the outbox would
-/// overwrite the file.
+/// overwrite the file, and notes to whom it delivered. Fails once for an address a test names.
 pub struct CountingMailer {
     pub outbox: OutboxMailer,
     pub sent: AtomicUsize,
+    pub delivered_to: Mutex<Vec<String>>,
+    pub fail_once_for: Mutex<Option<String>>,
 }
 
 #[async_trait]
 impl Mailer for CountingMailer {
     async fn send(&self, message: EmailMessage) -> Result<(), MailError> {
         self.sent.fetch_add(1, Ordering::SeqCst);
-        self.outbox.send(message).await
+        let failing = {
+            let mut fail = self.fail_once_for.lock().expect("not poisoned");
+            fail.take_if(|address| *address == message.to.email).is_some()
+        };
+        if failing {
+            return Err(MailError::OutboxStopped);
+        }
+        let to = message.to.email.clone();
+        self.outbox.send(message).await?;
+        self.delivered_to.lock().expect("not poisoned").push(to);
+        Ok(())
     }
 }
 
@@ -85,14 +118,20 @@ impl Market {
     pub async fn with_charge_permits(permits: usize) -> Self {
         let data = tempfile::tempdir().expect("a temporary directory");
         let outbox = OutboxMailer::new(data.path().join("outbox"), "Konnektid <no-reply@konnektid.local>").expect("an outbox");
-        let gateway =
-            Arc::new(TestGateway { simulated: SimulatedGateway::new(), charging: Notify::new(), permits: Semaphore::new(permits) });
-        let mailer = Arc::new(CountingMailer { outbox, sent: AtomicUsize::new(0) });
+        let gateway = Arc::new(TestGateway { simulated: Mutex::new(None), charging: Notify::new(), permits: Semaphore::new(permits) });
+        let mailer = Arc::new(CountingMailer {
+            outbox,
+            sent: AtomicUsize::new(0),
+            delivered_to: Mutex::new(Vec::new()),
+            fail_once_for: Mutex::new(None),
+        });
         let (store_dir, deps_gateway, deps_mailer) = (data.path().join("store"), gateway.clone(), mailer.clone());
         let test = TestRuntime::start(move |_unused| {
+            deps_gateway.close();
             let store = open_store(&store_dir);
             let local = store.database().clone();
             let store: Arc<dyn EventStore> = Arc::new(store);
+            deps_gateway.open_on(store.as_ref());
             let builder = actors::Runtime::builder(store.clone(), local)
                 .workers(2)
                 .aggregate::<Member>(AggregateConfig::default())
@@ -101,6 +140,7 @@ impl Market {
                 .aggregate::<Booking>(AggregateConfig::default())
                 .aggregate::<Payment>(AggregateConfig::default());
             services::register(builder, ServiceDeps { store, gateway: deps_gateway.clone(), mailer: deps_mailer.clone() })
+                .expect("the services' records open")
         })
         .await;
         Self { test, gateway, mailer, _data: data }
@@ -152,6 +192,21 @@ impl Market {
 
     pub async fn seats_taken(&self, course_id: Uuid) -> u32 {
         self.state::<Course>(course_id).await.expect("the course exists").seats_taken()
+    }
+
+    /// The provider's statement, oldest first.
+    pub async fn statement(&self) -> Vec<ProviderEntry> {
+        self.gateway.statement(None, 0, 10_000).await.expect("the statement")
+    }
+
+    /// How many times the provider took money.
+    pub async fn charges(&self) -> usize {
+        self.statement().await.iter().filter(|entry| entry.kind == EntryKind::Charge).count()
+    }
+
+    /// How many times the provider gave money back.
+    pub async fn refunds(&self) -> usize {
+        self.statement().await.iter().filter(|entry| entry.kind == EntryKind::Refund).count()
     }
 
     /// The outbox's e-mails, as text.

@@ -334,3 +334,5 @@ fn it_should_refuse_an_event_it_cannot_decode() {
     log.events[4].payload.truncate(3);
     assert!(check(&log.events).is_err());
 }
+
+mod provider;
