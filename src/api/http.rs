@@ -3,8 +3,6 @@
 //! (oversized or malformed bodies) are answered here in the contract's JSON error shape; every
 //! GraphQL-level error is HTTP 200 with `extensions.code`.
 
-use std::sync::Arc;
-
 use actix_cors::Cors;
 use actix_web::http::StatusCode;
 use actix_web::http::{header, Method};
@@ -15,38 +13,11 @@ use juniper::{DefaultScalarValue, InputValue};
 use serde_json::json;
 use tracing::Instrument;
 
-use super::answers::{Answers, Transport};
-use super::overview::Overview;
-use super::prepared::{PreparedOperations, Refused};
-use super::rate::RateLimit;
-use super::{errors, Context, Schema};
-use crate::app::{App, AppError, Caller};
-
-/// What every handler needs.
-#[derive(Clone)]
-pub struct ApiState {
-    pub app: Arc<App>,
-    pub schema: Arc<Schema>,
-    pub operations: Arc<PreparedOperations>,
-    pub rate: Arc<RateLimit>,
-    pub answers: Arc<Answers>,
-    pub overview: Arc<Overview>,
-}
-
-impl ApiState {
-    pub fn new(app: Arc<App>, schema: Arc<Schema>) -> Self {
-        let operations = Arc::new(PreparedOperations::new(schema.clone()));
-        let limits = app.limits();
-        let rate = Arc::new(RateLimit::new(limits.rate_limit_per_second, limits.rate_limit_burst));
-        let answers = Arc::new(Answers::new(limits.response_cache_mib.saturating_mul(1024 * 1024)));
-        Self { app, schema, operations, rate, answers, overview: Arc::default() }
-    }
-
-    /// The same, executing every query: what a read costs without kept answers.
-    pub fn keeping_no_answers(self) -> Self {
-        Self { answers: Arc::new(Answers::new(0)), ..self }
-    }
-}
+use super::answers::Transport;
+use super::prepared::Refused;
+use super::state::ApiState;
+use super::{errors, Context};
+use crate::app::{AppError, Caller};
 
 /// A request as it came: how, and its exact text (the body, or the query string), which is
 /// what a kept answer is found by.
@@ -275,14 +246,4 @@ async fn ready(state: web::Data<ApiState>) -> HttpResponse {
 
 async fn metrics_text(state: web::Data<ApiState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.app.render_metrics().await)
-}
-
-/// The caller of a WebSocket connection, from its `connection_init` payload.
-pub(super) fn caller_from_init(app: &App, payload: &juniper::Variables<DefaultScalarValue>) -> Result<Caller, AppError> {
-    let header = payload
-        .get("authorization")
-        .or_else(|| payload.get("Authorization"))
-        .and_then(|v| v.as_scalar())
-        .and_then(|s| juniper::ScalarValue::try_as_str(s));
-    app.authenticate(header)
 }

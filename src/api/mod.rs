@@ -16,6 +16,7 @@ mod pages;
 pub mod prepared;
 mod query;
 mod rate;
+mod state;
 mod subscription;
 mod visibility;
 mod websocket;
@@ -25,11 +26,12 @@ use std::sync::Arc;
 use juniper::{RootNode, ID};
 use uuid::Uuid;
 
-pub use http::{configure, ApiState};
+pub use http::configure;
 pub use json::Json;
 pub use mutation::Mutation;
 pub use overview::keep_sampling;
 pub use query::Query;
+pub use state::ApiState;
 pub use subscription::Subscription;
 
 use crate::app::{App, AppError, Caller};

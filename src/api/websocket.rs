@@ -16,10 +16,10 @@ use juniper_graphql_ws::graphql_transport_ws::{ClientMessage, Connection, Input,
 use juniper_graphql_ws::{ArcSchema, ConnectionConfig};
 use serde_json::json;
 
-use super::http::{caller_from_init, ApiState};
 use super::prepared::depth_limit;
+use super::state::ApiState;
 use super::{depth, errors, Context};
-use crate::app::AppError;
+use crate::app::{App, AppError, Caller};
 
 pub(super) async fn serve(request: HttpRequest, payload: web::Payload, state: ApiState) -> HttpResponse {
     let app = state.app.clone();
@@ -104,4 +104,14 @@ async fn forward(outputs: &mut (impl futures::Stream<Item = Output<DefaultScalar
         }
     }
     let _ = session.close(Some(CloseCode::Normal.into())).await;
+}
+
+/// The caller of a WebSocket connection, from its `connection_init` payload.
+fn caller_from_init(app: &App, payload: &juniper::Variables<DefaultScalarValue>) -> Result<Caller, AppError> {
+    let header = payload
+        .get("authorization")
+        .or_else(|| payload.get("Authorization"))
+        .and_then(|v| v.as_scalar())
+        .and_then(|s| juniper::ScalarValue::try_as_str(s));
+    app.authenticate(header)
 }
