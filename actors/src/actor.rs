@@ -82,7 +82,7 @@ impl<A: Aggregate> AggregateCore<A> {
         }
     }
 
-    pub(crate) async fn execute(&mut self, message: Execute<A>) -> Result<Executed<A>, CommandError<A::Error>> {
+    pub(crate) async fn execute(&mut self, message: Execute<A>) -> Result<Executed<A>, CommandError<A>> {
         let Execute { command, context, expected_version, .. } = message;
         let mut retries_left = if expected_version.is_some() { 0 } else { self.config.conflict_retries };
         if let Some(expected) = expected_version {
@@ -161,7 +161,7 @@ impl<A: Aggregate> AggregateCore<A> {
     }
 
     /// The answer of the first run of this command id, if it was committed before.
-    async fn first_result(&mut self, context: &CommandContext) -> Result<Option<Executed<A>>, CommandError<A::Error>> {
+    async fn first_result(&mut self, context: &CommandContext) -> Result<Option<Executed<A>>, CommandError<A>> {
         let Some(events) = self.store.committed_by(context.command_id).await? else { return Ok(None) };
         let version = events.last().map_or(self.version, |e| e.version);
         if version > self.version {
@@ -171,7 +171,7 @@ impl<A: Aggregate> AggregateCore<A> {
     }
 
     /// A panic leaves the in-memory state unknown: rebuild it from the store.
-    async fn recover_from_panic(&mut self, during: &str) -> CommandError<A::Error> {
+    async fn recover_from_panic(&mut self, during: &str) -> CommandError<A> {
         tracing::error!(stream = %self.stream, during, "aggregate panicked; rebuilding it from the store");
         match self.reload().await {
             Ok(()) => CommandError::Panicked,
@@ -201,7 +201,7 @@ impl<A: Aggregate> AggregateCore<A> {
 
 /// A stream that could not be reloaded: the store's failure as is; an event that cannot be
 /// decoded leaves the aggregate unavailable.
-fn command_error<E: std::error::Error>(error: LoadError) -> CommandError<E> {
+fn command_error<A: Aggregate>(error: LoadError) -> CommandError<A> {
     match error {
         LoadError::Store(error) => CommandError::Store(error),
         LoadError::Codec(_) | LoadError::Panicked => CommandError::Unavailable,
@@ -269,7 +269,7 @@ impl<A: Aggregate> AggregateActor<A> {
 }
 
 impl<A: Aggregate> Handler<Execute<A>> for AggregateActor<A> {
-    type Result = AtomicResponse<Self, Result<Executed<A>, CommandError<A::Error>>>;
+    type Result = AtomicResponse<Self, Result<Executed<A>, CommandError<A>>>;
 
     fn handle(&mut self, message: Execute<A>, _: &mut Self::Context) -> Self::Result {
         let span = tracing::debug_span!(

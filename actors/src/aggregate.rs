@@ -17,7 +17,7 @@ pub trait Aggregate: 'static {
     const TYPE: &'static str;
 
     /// Cloned only when a concurrent write makes the runtime decide it again.
-    type Command: Clone + Debug + Send + 'static;
+    type Command: Clone + Debug + Send + Sync + 'static;
     type Event: DomainEvent;
     type Error: std::error::Error + Clone + PartialEq + Send + Sync + 'static;
     /// The state kept to decide commands. Serializable so snapshots and time travel can show it.

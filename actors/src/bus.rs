@@ -31,18 +31,13 @@ impl CommandBus {
         Self { registries, store }
     }
 
-    pub async fn execute<A: Aggregate>(&self, execute: Execute<A>) -> Result<Executed<A>, CommandError<A::Error>> {
+    pub async fn execute<A: Aggregate>(&self, execute: Execute<A>) -> Result<Executed<A>, CommandError<A>> {
         let registry = self.registry::<A>().ok_or(CommandError::Unavailable)?;
         registry.send(Dispatch(execute)).await.unwrap_or(Err(CommandError::Unavailable))
     }
 
     /// Sends `command` to aggregate `id` with no version check.
-    pub async fn send<A: Aggregate>(
-        &self,
-        id: Uuid,
-        command: A::Command,
-        context: CommandContext,
-    ) -> Result<Executed<A>, CommandError<A::Error>> {
+    pub async fn send<A: Aggregate>(&self, id: Uuid, command: A::Command, context: CommandContext) -> Result<Executed<A>, CommandError<A>> {
         self.execute(Execute::new(id, command, context)).await
     }
 

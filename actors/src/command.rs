@@ -30,8 +30,30 @@ impl<A: Aggregate> Execute<A> {
     }
 }
 
+impl<A: Aggregate> Clone for Execute<A> {
+    fn clone(&self) -> Self {
+        Self {
+            aggregate_id: self.aggregate_id,
+            command: self.command.clone(),
+            context: self.context.clone(),
+            expected_version: self.expected_version,
+        }
+    }
+}
+
+impl<A: Aggregate> std::fmt::Debug for Execute<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Execute")
+            .field("aggregate_id", &self.aggregate_id)
+            .field("command", &self.command)
+            .field("context", &self.context)
+            .field("expected_version", &self.expected_version)
+            .finish()
+    }
+}
+
 impl<A: Aggregate> Message for Execute<A> {
-    type Result = Result<Executed<A>, CommandError<A::Error>>;
+    type Result = Result<Executed<A>, CommandError<A>>;
 }
 
 /// A command that was accepted: the events it committed and the state they produced.
@@ -71,15 +93,16 @@ impl<A: Aggregate> Executed<A> {
 }
 
 /// Why a command produced no committed events. `Rejected` is the domain's answer; the rest are
-/// the runtime's, so a caller can tell "you may not" from "we could not".
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum CommandError<E: std::error::Error + 'static> {
+/// the runtime's, so a caller can tell "you may not" from "we could not". `Overloaded` hands the
+/// undelivered command back, so the caller may send it again as it was (same ids).
+#[derive(thiserror::Error)]
+pub enum CommandError<A: Aggregate> {
     #[error(transparent)]
-    Rejected(E),
+    Rejected(A::Error),
     #[error("concurrent modification: {0}")]
     Conflict(Conflict),
     #[error("the aggregate is overloaded; try again later")]
-    Overloaded,
+    Overloaded(Box<Execute<A>>),
     #[error("the aggregate failed while handling the command and was reloaded")]
     Panicked,
     #[error("the aggregate is unavailable")]
@@ -88,6 +111,35 @@ pub enum CommandError<E: std::error::Error + 'static> {
     Store(#[from] StoreError),
     #[error(transparent)]
     Codec(#[from] CodecError),
+}
+
+// By hand: a derive would require the aggregate's marker type to be Debug and Clone.
+impl<A: Aggregate> std::fmt::Debug for CommandError<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandError::Rejected(refusal) => f.debug_tuple("Rejected").field(refusal).finish(),
+            CommandError::Conflict(conflict) => f.debug_tuple("Conflict").field(conflict).finish(),
+            CommandError::Overloaded(execute) => f.debug_tuple("Overloaded").field(execute).finish(),
+            CommandError::Panicked => f.write_str("Panicked"),
+            CommandError::Unavailable => f.write_str("Unavailable"),
+            CommandError::Store(error) => f.debug_tuple("Store").field(error).finish(),
+            CommandError::Codec(error) => f.debug_tuple("Codec").field(error).finish(),
+        }
+    }
+}
+
+impl<A: Aggregate> Clone for CommandError<A> {
+    fn clone(&self) -> Self {
+        match self {
+            CommandError::Rejected(refusal) => CommandError::Rejected(refusal.clone()),
+            CommandError::Conflict(conflict) => CommandError::Conflict(*conflict),
+            CommandError::Overloaded(execute) => CommandError::Overloaded(execute.clone()),
+            CommandError::Panicked => CommandError::Panicked,
+            CommandError::Unavailable => CommandError::Unavailable,
+            CommandError::Store(error) => CommandError::Store(error.clone()),
+            CommandError::Codec(error) => CommandError::Codec(error.clone()),
+        }
+    }
 }
 
 /// A read of one aggregate's current state, run inside its live actor: between two commands,

@@ -19,9 +19,10 @@
 
 use std::time::Duration;
 
+use crate::aggregate::Aggregate;
 use crate::command::CommandError;
 
-pub(crate) fn command_handled<T, E: std::error::Error>(aggregate: &'static str, result: &Result<T, CommandError<E>>, elapsed: Duration) {
+pub(crate) fn command_handled<T, A: Aggregate>(aggregate: &'static str, result: &Result<T, CommandError<A>>, elapsed: Duration) {
     let outcome = match result {
         Ok(_) => "ok",
         Err(CommandError::Rejected(_)) => "refused",

@@ -77,8 +77,8 @@ impl<A: Aggregate> Registry<A> {
     }
 
     /// Sends `message` to the actor of `id` (started on demand) and counts it against that
-    /// actor's mailbox capacity until answered; `None` when the mailbox is full.
-    fn forward<M>(&mut self, id: Uuid, message: M) -> Option<impl Future<Output = Result<M::Result, MailboxError>> + use<A, M>>
+    /// actor's mailbox capacity until answered; the message back when the mailbox is full.
+    fn forward<M>(&mut self, id: Uuid, message: M) -> Result<impl Future<Output = Result<M::Result, MailboxError>> + use<A, M>, M>
     where
         M: Message + Send + 'static,
         M::Result: Send,
@@ -91,10 +91,10 @@ impl<A: Aggregate> Registry<A> {
         if in_flight.fetch_add(1, Ordering::AcqRel) >= capacity {
             in_flight.fetch_sub(1, Ordering::AcqRel);
             self.stats.overloaded += 1;
-            return None;
+            return Err(message);
         }
         let request = entry.address.send(message);
-        Some(async move {
+        Ok(async move {
             let answer = request.await;
             in_flight.fetch_sub(1, Ordering::AcqRel);
             answer
@@ -141,16 +141,16 @@ impl<A: Aggregate> Actor for Registry<A> {
 pub struct Dispatch<A: Aggregate>(pub Execute<A>);
 
 impl<A: Aggregate> Message for Dispatch<A> {
-    type Result = Result<Executed<A>, CommandError<A::Error>>;
+    type Result = Result<Executed<A>, CommandError<A>>;
 }
 
 impl<A: Aggregate> Handler<Dispatch<A>> for Registry<A> {
-    type Result = ResponseFuture<Result<Executed<A>, CommandError<A::Error>>>;
+    type Result = ResponseFuture<Result<Executed<A>, CommandError<A>>>;
 
     fn handle(&mut self, Dispatch(execute): Dispatch<A>, _: &mut Self::Context) -> Self::Result {
         match self.forward(execute.aggregate_id, execute) {
-            Some(answer) => Box::pin(async move { answer.await.unwrap_or(Err(CommandError::Unavailable)) }),
-            None => Box::pin(async { Err(CommandError::Overloaded) }),
+            Ok(answer) => Box::pin(async move { answer.await.unwrap_or(Err(CommandError::Unavailable)) }),
+            Err(execute) => Box::pin(async { Err(CommandError::Overloaded(Box::new(execute))) }),
         }
     }
 }
@@ -160,8 +160,8 @@ impl<A: Aggregate, R: Send + 'static> Handler<Inspect<A, R>> for Registry<A> {
 
     fn handle(&mut self, inspect: Inspect<A, R>, _: &mut Self::Context) -> Self::Result {
         match self.forward(inspect.aggregate_id, inspect) {
-            Some(answer) => Box::pin(async move { answer.await.unwrap_or(Err(InspectError::Unavailable)) }),
-            None => Box::pin(async { Err(InspectError::Overloaded) }),
+            Ok(answer) => Box::pin(async move { answer.await.unwrap_or(Err(InspectError::Unavailable)) }),
+            Err(_) => Box::pin(async { Err(InspectError::Overloaded) }),
         }
     }
 }

@@ -58,7 +58,7 @@ impl App {
                     Some(command) => self.outranking_refusal::<A>(id, command).await,
                     None => None,
                 };
-                Err(outranking.unwrap_or_else(|| AppError::from(CommandError::<A::Error>::Conflict(conflict))))
+                Err(outranking.unwrap_or_else(|| AppError::from(CommandError::<A>::Conflict(conflict))))
             }
             Ok(result) => result.map_err(AppError::from),
             Err(_) => Err(AppError::Timeout(

@@ -1,6 +1,6 @@
 //! The application's errors, one variant per error code of the API contract.
 
-use actors::{CommandError, InspectError};
+use actors::{Aggregate, CommandError, InspectError};
 
 use crate::domain::{Refusal, RefusalKind};
 
@@ -69,15 +69,15 @@ impl AppError {
     }
 }
 
-impl<E: Refusal + 'static> From<CommandError<E>> for AppError {
-    fn from(error: CommandError<E>) -> Self {
+impl<A: Aggregate<Error: Refusal>> From<CommandError<A>> for AppError {
+    fn from(error: CommandError<A>) -> Self {
         match error {
             CommandError::Rejected(refusal) => AppError::from_refusal(refusal.kind(), refusal.to_string()),
             CommandError::Conflict(conflict) => AppError::Conflict(format!(
                 "the version you expected is not the current one (it is {}); reload and try again",
                 conflict.actual
             )),
-            CommandError::Overloaded => overloaded(),
+            CommandError::Overloaded(_) => overloaded(),
             other => AppError::internal("a command failed", other),
         }
     }

@@ -66,7 +66,7 @@ impl TestRuntime {
     }
 
     /// Sends a command as a fresh request.
-    pub async fn send<A: Aggregate>(&self, id: Uuid, command: A::Command) -> Result<Executed<A>, CommandError<A::Error>> {
+    pub async fn send<A: Aggregate>(&self, id: Uuid, command: A::Command) -> Result<Executed<A>, CommandError<A>> {
         self.runtime().commands().send::<A>(id, command, CommandContext::new_request()).await
     }
 

@@ -206,12 +206,27 @@ async fn commands_beyond_the_mailbox_capacity_are_refused_as_overloaded() {
     test.send::<Account>(id, open("ada")).await.unwrap();
     let sends: Vec<_> = (0..40).map(|_| test.send::<Account>(id, deposit(1))).collect();
     let results = futures::future::join_all(sends).await;
-    let overloaded = results.iter().filter(|r| matches!(r, Err(CommandError::Overloaded))).count();
+    let overloaded = results.iter().filter(|r| matches!(r, Err(CommandError::Overloaded(_)))).count();
     let accepted = results.iter().filter(|r| r.is_ok()).count();
     assert!(overloaded > 0, "some commands must be refused");
     assert_eq!(accepted + overloaded, 40);
     let (state, _) = test.runtime().state_at::<Account>(id, None).await.unwrap().unwrap();
     assert_eq!(state.balance as usize, accepted, "every accepted command was applied once");
+
+    // The refusal hands each command back as it was: sent again, each is applied once.
+    let handed_back: Vec<_> = results
+        .into_iter()
+        .filter_map(|r| match r {
+            Err(CommandError::Overloaded(execute)) => Some(*execute),
+            _ => None,
+        })
+        .collect();
+    for execute in handed_back {
+        assert_eq!(execute.aggregate_id, id);
+        test.runtime().commands().execute(execute).await.expect("accepted once the mailbox has room");
+    }
+    let (state, _) = test.runtime().state_at::<Account>(id, None).await.unwrap().unwrap();
+    assert_eq!(state.balance, 40, "every command was applied once in the end");
 }
 
 #[actix_rt::test]
