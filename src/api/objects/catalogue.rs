@@ -1,12 +1,12 @@
 //! Members and courses.
 
 use chrono::{DateTime, Utc};
-use juniper::{graphql_object, GraphQLObject, ID};
+use juniper::{graphql_object, ID};
 
-use super::{millis, CourseStatusValue, PageInfo};
+use super::{millis, CourseStatusValue};
 use crate::api::{id, Context};
 use crate::app::{AppError, Caller};
-use crate::read_models::{Connection, CourseFilter, CourseView, MemberView, PageRequest};
+use crate::read_models::{CourseFilter, CourseView, MemberView, PageRequest};
 
 /// A member; `itself` when the payload goes to that very member (registration, login), whose
 /// token the request did not carry yet.
@@ -155,26 +155,4 @@ impl CourseObject {
     }
 }
 
-#[derive(GraphQLObject)]
-#[graphql(context = Context)]
-pub struct CourseEdge {
-    pub cursor: String,
-    pub node: CourseObject,
-}
-
-pub struct CourseConnection(pub Connection<CourseView>);
-
-#[graphql_object(name = "CourseConnection", context = Context)]
-impl CourseConnection {
-    fn edges(&self) -> Vec<CourseEdge> {
-        self.0.items.iter().map(|(cursor, view)| CourseEdge { cursor: cursor.clone(), node: CourseObject(view.clone()) }).collect()
-    }
-
-    fn page_info(&self) -> PageInfo {
-        PageInfo { has_next_page: self.0.has_next_page, end_cursor: self.0.end_cursor.clone() }
-    }
-
-    fn total_count(&self) -> i32 {
-        i32::try_from(self.0.total_count).unwrap_or(i32::MAX)
-    }
-}
+super::connection!(CourseConnection, CourseEdge, CourseObject, CourseView);

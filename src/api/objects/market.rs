@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use juniper::{graphql_object, GraphQLObject, ID};
 
 use super::catalogue::{course, member};
-use super::{millis, BookingStatusValue, CourseObject, MemberObject, PageInfo, PaymentStatusValue};
+use super::{millis, BookingStatusValue, CourseObject, MemberObject, PaymentStatusValue};
 use crate::api::{id, Context};
 use crate::app::AppError;
-use crate::read_models::{BookingView, Connection, PaymentView, StatsView};
+use crate::read_models::{BookingView, PaymentView, StatsView};
 
 pub struct BookingObject(pub BookingView);
 
@@ -59,29 +59,7 @@ impl BookingObject {
     }
 }
 
-#[derive(GraphQLObject)]
-#[graphql(context = Context)]
-pub struct BookingEdge {
-    pub cursor: String,
-    pub node: BookingObject,
-}
-
-pub struct BookingConnection(pub Connection<BookingView>);
-
-#[graphql_object(name = "BookingConnection", context = Context)]
-impl BookingConnection {
-    fn edges(&self) -> Vec<BookingEdge> {
-        self.0.items.iter().map(|(cursor, view)| BookingEdge { cursor: cursor.clone(), node: BookingObject(view.clone()) }).collect()
-    }
-
-    fn page_info(&self) -> PageInfo {
-        PageInfo { has_next_page: self.0.has_next_page, end_cursor: self.0.end_cursor.clone() }
-    }
-
-    fn total_count(&self) -> i32 {
-        i32::try_from(self.0.total_count).unwrap_or(i32::MAX)
-    }
-}
+super::connection!(BookingConnection, BookingEdge, BookingObject, BookingView);
 
 pub struct PaymentObject(pub PaymentView);
 

@@ -27,6 +27,37 @@ pub(crate) fn millis(time: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(time.timestamp_millis()).unwrap_or(time)
 }
 
+/// A page of a list as the contract shapes it: `<Name>Connection { edges { cursor node } pageInfo
+/// totalCount }` over a read model's [`Connection`](crate::read_models::Connection) of views.
+macro_rules! connection {
+    ($connection:ident, $edge:ident, $object:ident, $view:ty) => {
+        #[derive(juniper::GraphQLObject)]
+        #[graphql(context = crate::api::Context)]
+        pub struct $edge {
+            pub cursor: String,
+            pub node: $object,
+        }
+
+        pub struct $connection(pub crate::read_models::Connection<$view>);
+
+        #[juniper::graphql_object(context = crate::api::Context)]
+        impl $connection {
+            fn edges(&self) -> Vec<$edge> {
+                self.0.items.iter().map(|(cursor, view)| $edge { cursor: cursor.clone(), node: $object(view.clone()) }).collect()
+            }
+
+            fn page_info(&self) -> super::PageInfo {
+                super::PageInfo { has_next_page: self.0.has_next_page, end_cursor: self.0.end_cursor.clone() }
+            }
+
+            fn total_count(&self) -> i32 {
+                i32::try_from(self.0.total_count).unwrap_or(i32::MAX)
+            }
+        }
+    };
+}
+pub(crate) use connection;
+
 #[derive(Debug, Clone, GraphQLObject)]
 pub struct PageInfo {
     pub has_next_page: bool,

@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use juniper::{graphql_object, GraphQLInputObject, GraphQLObject, ID};
 
 use super::catalogue::{course, member};
-use super::{millis, CourseObject, MemberObject, PageInfo, RecordedEventObject};
+use super::{millis, CourseObject, MemberObject, RecordedEventObject};
 use crate::api::{id, Context};
 use crate::app::AppError;
-use crate::read_models::{Connection, ReviewView};
+use crate::read_models::ReviewView;
 
 pub struct ReviewObject(pub ReviewView);
 
@@ -53,29 +53,7 @@ impl ReviewObject {
     }
 }
 
-#[derive(GraphQLObject)]
-#[graphql(context = Context)]
-pub struct ReviewEdge {
-    pub cursor: String,
-    pub node: ReviewObject,
-}
-
-pub struct ReviewConnection(pub Connection<ReviewView>);
-
-#[graphql_object(name = "ReviewConnection", context = Context)]
-impl ReviewConnection {
-    fn edges(&self) -> Vec<ReviewEdge> {
-        self.0.items.iter().map(|(cursor, view)| ReviewEdge { cursor: cursor.clone(), node: ReviewObject(view.clone()) }).collect()
-    }
-
-    fn page_info(&self) -> PageInfo {
-        PageInfo { has_next_page: self.0.has_next_page, end_cursor: self.0.end_cursor.clone() }
-    }
-
-    fn total_count(&self) -> i32 {
-        i32::try_from(self.0.total_count).unwrap_or(i32::MAX)
-    }
-}
+super::connection!(ReviewConnection, ReviewEdge, ReviewObject, ReviewView);
 
 #[derive(GraphQLObject)]
 #[graphql(context = Context)]
