@@ -71,6 +71,22 @@ impl Durability {
         }
     }
 
+    /// The writer's reads fail with an I/O error only once sled's own background flush of its
+    /// log has failed (sled then answers every later operation with that error): the log can
+    /// no longer be trusted, so such an error poisons the store like a failed flush of ours.
+    pub(super) fn poison_if_io(&self, error: StoreError) -> StoreError {
+        let io = match &error {
+            StoreError::Backend(cause) => matches!(cause.downcast_ref::<sled::Error>(), Some(sled::Error::Io(_))),
+            _ => false,
+        };
+        if !io {
+            return error;
+        }
+        let StoreError::Backend(cause) = error else { return error };
+        let poisoned = Poisoned { step: SyncStep::Flush, cause };
+        self.poisoned(poisoned)
+    }
+
     /// Writes a batch into `tree`; a durable write ends with [`Durability::sync`].
     pub(super) fn apply(&self, tree: &sled::Tree, batch: sled::Batch) -> Result<(), StoreError> {
         self.check()?;

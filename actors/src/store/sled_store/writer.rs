@@ -85,13 +85,13 @@ impl Writer {
 
         for request in requests {
             match self.decide(&request, &mut pending_versions, &pending_commands) {
-                Err(error) => failed.push((request.reply, error)),
+                Err(error) => failed.push((request.reply, self.durability.poison_if_io(error))),
                 Ok(Decision::Answer(answer)) => replies.push((request.reply, answer)),
                 Ok(Decision::Write(current)) => {
                     let events = match self.stage(&request, current, recorded_at, &mut batch) {
                         Ok(events) => events,
                         Err(error) => {
-                            failed.push((request.reply, error));
+                            failed.push((request.reply, self.durability.poison_if_io(error)));
                             continue;
                         }
                     };
