@@ -11,7 +11,7 @@ use super::objects::{BookingObject, RecordedEventObject};
 use super::{parse_id, parse_u64, Context};
 use crate::app::AppError;
 use crate::domain::booking::Booking;
-use crate::read_models::{bookings, BookingView};
+use crate::read_models::BookingView;
 
 type Updates<T> = Pin<Box<dyn Stream<Item = Result<T, FieldError>> + Send>>;
 
@@ -76,8 +76,10 @@ impl Subscription {
                 let app = app.clone();
                 async move {
                     let position = position.map_err(|e| AppError::internal("the log could not be read", e))?;
-                    let projections = app.runtime().subscribers();
-                    let _ = projections.wait_for(position, READ_MODEL_WAIT, WaitFor::One(bookings::NAME)).await;
+                    // Every read model, not only `bookings`: the booking's payment and course come
+                    // from theirs, and must show at least what this change of the booking did.
+                    let subscribers = app.runtime().subscribers();
+                    let _ = subscribers.wait_for(position, READ_MODEL_WAIT, WaitFor::ReadModels).await;
                     Ok::<Option<BookingView>, AppError>(app.read_models().bookings.get(booking_id)?)
                 }
             })
