@@ -27,7 +27,7 @@ pub use memory::InMemoryStore;
 pub use poison::{Poisoned, SyncStep};
 pub use postgres::{ConnectError, PostgresStore, PostgresStoreConfig};
 pub use records::{Record, Records};
-pub use sled_store::{FaultPlan, ImportError, SledStore, SledStoreConfig};
+pub use sled_store::{FaultPlan, FormatError, ImportError, SledStore, SledStoreConfig, UpgradeProgress};
 
 /// Events committed together, in position order, as published to live subscribers.
 pub type CommittedBatch = Arc<[RecordedEvent]>;
@@ -45,6 +45,9 @@ pub enum StoreError {
     /// A durable write failed earlier: nothing is written until the store is reopened.
     #[error(transparent)]
     Poisoned(#[from] Poisoned),
+    /// The log is in a stored format this program cannot use as it is.
+    #[error(transparent)]
+    Format(#[from] FormatError),
     #[error("event store is closed")]
     Closed,
 }

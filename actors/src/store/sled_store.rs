@@ -31,18 +31,22 @@ use crate::codec::{decode_bytes, encode_bytes};
 use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
 
 mod durability;
+mod format;
 mod import;
 mod keys;
 mod records;
 #[cfg(test)]
 mod tests;
+mod upgrade;
 mod writer;
 
 pub use durability::FaultPlan;
 pub use import::ImportError;
 use keys::{
-    committed_events, decode_event, durable_version, event_key, events_prefix, last_position, position_key, stream_prefix, type_prefix,
+    committed_events, decode_event, decode_stream_event, durable_version, event_key, events_prefix, last_position, position_key,
+    stream_prefix, type_prefix,
 };
+pub use upgrade::{FormatError, UpgradeProgress};
 use writer::Writer;
 
 /// Tuning of the sled store.
@@ -59,6 +63,8 @@ pub struct SledStoreConfig {
     pub cache_capacity: u64,
     /// Stream versions the writer keeps in memory; others are read from disk.
     pub version_cache: usize,
+    /// Told how far the upgrade of a log in an older stored format got (a progress bar).
+    pub upgrade_progress: Option<UpgradeProgress>,
     /// Tests only: one step of one durable write fails.
     #[doc(hidden)]
     pub fault: Option<FaultPlan>,
@@ -66,7 +72,15 @@ pub struct SledStoreConfig {
 
 impl Default for SledStoreConfig {
     fn default() -> Self {
-        Self { max_batch: 1024, queue_capacity: 8192, fsync: true, cache_capacity: 256 * 1024 * 1024, version_cache: 100_000, fault: None }
+        Self {
+            max_batch: 1024,
+            queue_capacity: 8192,
+            fsync: true,
+            cache_capacity: 256 * 1024 * 1024,
+            version_cache: 100_000,
+            upgrade_progress: None,
+            fault: None,
+        }
     }
 }
 
@@ -137,7 +151,7 @@ impl SledStore {
         config: SledStoreConfig,
     ) -> Result<(Self, Writer, mpsc::Receiver<Request>), StoreError> {
         crate::metrics::store_poisoned(false);
-        let log = db.open_tree("log").map_err(StoreError::backend)?;
+        let log = upgrade::open_log(&db, synced_dir, config.upgrade_progress.as_ref())?;
         let snapshots = db.open_tree("snapshots").map_err(StoreError::backend)?;
         let (bus, _) = broadcast::channel(4096);
         let (writer, queue) = mpsc::channel(config.queue_capacity.max(1));
@@ -169,9 +183,16 @@ impl SledStore {
         self.durable.load(Ordering::Acquire)
     }
 
+    /// Drops the partial copy an interrupted upgrade of the stored format left in `dir`, so
+    /// the next open upgrades afresh; `true` when there was one. The old log is untouched.
+    pub fn discard_interrupted_upgrade(dir: impl AsRef<Path>) -> Result<bool, StoreError> {
+        let db = sled::Config::new().path(dir.as_ref()).open().map_err(StoreError::backend)?;
+        upgrade::discard_interrupted(&db)
+    }
+
     fn event_at_key(&self, key: &[u8]) -> Result<RecordedEvent, StoreError> {
         match self.log.get(key).map_err(StoreError::backend)? {
-            Some(bytes) => decode_event(&bytes),
+            Some(bytes) => decode_event(key, &bytes),
             None => Err(StoreError::Corrupt("global index points at a missing event".into())),
         }
     }
@@ -234,7 +255,8 @@ impl EventStore for SledStore {
         let end = event_key(stream, Version::MAX);
         let mut events = Vec::new();
         for entry in self.log.range(start..=end).take(limit) {
-            let event = decode_event(&entry.map_err(StoreError::backend)?.1)?;
+            let (key, value) = entry.map_err(StoreError::backend)?;
+            let event = decode_stream_event(stream, &key, &value)?;
             // A stream's positions grow with its versions: the rest is not durable either.
             if event.position > durable {
                 break;
@@ -251,7 +273,8 @@ impl EventStore for SledStore {
             if events.len() >= count {
                 break;
             }
-            let event = decode_event(&entry.map_err(StoreError::backend)?.1)?;
+            let (key, value) = entry.map_err(StoreError::backend)?;
+            let event = decode_stream_event(stream, &key, &value)?;
             if event.position <= durable {
                 events.push(event);
             }

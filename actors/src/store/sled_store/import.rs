@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use super::format;
 use super::keys::{event_key, position_key, type_prefix};
 use super::{Request, SledStore, Writer};
-use crate::codec::encode_bytes;
 use crate::event::{Position, RecordedEvent, StreamId, Version};
 use crate::store::{StoreError, SyncStep};
 
@@ -107,12 +107,12 @@ impl Writer {
             let mut batch = sled::Batch::default();
             for event in chunk {
                 let key = event_key(&event.stream, event.version);
-                let bytes = match encode_bytes(event) {
+                let bytes = match format::encode(event) {
                     Ok(bytes) => bytes,
                     // Earlier batches are in the tree already, at positions the writer would
                     // hand out again: only a reopen tells what is there.
                     Err(error) if index > 0 => return Err(self.durability.fail(SyncStep::Write, error)),
-                    Err(error) => return Err(StoreError::Corrupt(error.to_string())),
+                    Err(error) => return Err(error),
                 };
                 batch.insert(&position_key(event.position)[..], key.as_slice());
                 batch.insert(key, bytes);

@@ -11,9 +11,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::durability::Durability;
+use super::format;
 use super::keys::{command_key, committed_events, event_key, position_key, stored_version, type_prefix};
 use super::{AppendRequest, Request};
-use crate::codec::encode_bytes;
 use crate::event::{Position, RecordedEvent, StreamId, Version};
 use crate::store::{Appended, CommittedBatch, Conflict, StoreError};
 
@@ -171,7 +171,7 @@ impl Writer {
                 causation_id: request.context.causation_id,
                 metadata: request.context.metadata.clone(),
             };
-            let bytes = encode_bytes(&recorded).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let bytes = format::encode(&recorded)?;
             entries.push((event_key(&recorded.stream, recorded.version), bytes));
             events.push(recorded);
         }
