@@ -12,6 +12,7 @@ mod postgres;
 mod records;
 mod sled_store;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -78,6 +79,29 @@ pub struct Appended {
     pub already_committed: bool,
 }
 
+/// What a rehydration reads of one stored event, lent by the store (see
+/// [`EventStore::fold_stream`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventView<'a> {
+    pub position: Position,
+    pub version: Version,
+    pub event_type: &'a str,
+    pub schema_version: u32,
+    pub payload: &'a [u8],
+}
+
+impl<'a> EventView<'a> {
+    pub fn of(event: &'a RecordedEvent) -> Self {
+        Self {
+            position: event.position,
+            version: event.version,
+            event_type: &event.event_type,
+            schema_version: event.schema_version,
+            payload: &event.payload,
+        }
+    }
+}
+
 /// The saved state of a stream at a version, opaque bytes to the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -117,6 +141,28 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Up to `limit` events of `stream` from `from_version` on (versions start at 1).
     async fn read_stream(&self, stream: &StreamId, from_version: Version, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Hands `fold` the events of `stream` from `from_version` on, at most `limit`, in order,
+    /// until it breaks; answers how many it was handed. What `read_stream` reads, for a reader
+    /// that needs only each event's type, schema and payload (rehydration): a store can lend
+    /// them from its own bytes instead of building a `RecordedEvent` per event.
+    async fn fold_stream(
+        &self,
+        stream: &StreamId,
+        from_version: Version,
+        limit: usize,
+        fold: &mut (dyn for<'e> FnMut(EventView<'e>) -> ControlFlow<()> + Send),
+    ) -> Result<usize, StoreError> {
+        let events = self.read_stream(stream, from_version, limit).await?;
+        let mut handed = 0;
+        for event in &events {
+            handed += 1;
+            if fold(EventView::of(event)).is_break() {
+                break;
+            }
+        }
+        Ok(handed)
+    }
 
     /// The last `count` events of `stream`, in version order.
     async fn read_stream_last(&self, stream: &StreamId, count: usize) -> Result<Vec<RecordedEvent>, StoreError>;

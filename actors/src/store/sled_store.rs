@@ -17,6 +17,7 @@
 //! positions stay its own.
 
 use std::num::NonZeroUsize;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -26,7 +27,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{Appended, CommittedBatch, Conflict, EventStore, LocalFlush, Poisoned, Snapshot, StoreError};
+use super::{Appended, CommittedBatch, Conflict, EventStore, EventView, LocalFlush, Poisoned, Snapshot, StoreError};
 use crate::codec::{decode_bytes, encode_bytes};
 use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
 
@@ -264,6 +265,29 @@ impl EventStore for SledStore {
             events.push(event);
         }
         Ok(events)
+    }
+
+    async fn fold_stream(
+        &self,
+        stream: &StreamId,
+        from_version: Version,
+        limit: usize,
+        fold: &mut (dyn for<'e> FnMut(EventView<'e>) -> ControlFlow<()> + Send),
+    ) -> Result<usize, StoreError> {
+        let durable = self.durable_head();
+        let mut handed = 0;
+        for entry in self.log.range(event_key(stream, from_version.max(1))..=event_key(stream, Version::MAX)).take(limit) {
+            let (key, value) = entry.map_err(StoreError::backend)?;
+            let view = format::view(keys::version_of_key(&key)?, &value)?;
+            if view.position > durable {
+                break;
+            }
+            handed += 1;
+            if fold(view).is_break() {
+                break;
+            }
+        }
+        Ok(handed)
     }
 
     async fn read_stream_last(&self, stream: &StreamId, count: usize) -> Result<Vec<RecordedEvent>, StoreError> {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::codec::{decode_bytes, encode_bytes, BytesError};
 use crate::event::{Metadata, Position, RecordedEvent, StreamId, Version};
-use crate::store::StoreError;
+use crate::store::{EventView, StoreError};
 
 /// The format the store writes; kept in the log under the `V` key.
 pub(super) const CURRENT: u8 = 2;
@@ -68,6 +68,18 @@ pub(super) fn decode(stream: &StreamId, version: Version, bytes: &[u8]) -> Resul
         correlation_id: stored.correlation_id,
         causation_id: stored.causation_id,
         metadata: stored.metadata.into_iter().map(|(key, value)| (key.to_owned(), value.to_owned())).collect::<Metadata>(),
+    })
+}
+
+/// What a rehydration needs of the event stored as `bytes` at `version`, borrowed from them.
+pub(super) fn view(version: Version, bytes: &[u8]) -> Result<EventView<'_>, StoreError> {
+    let stored: Stored<'_> = borrow_decode(bytes)?;
+    Ok(EventView {
+        position: stored.position,
+        version,
+        event_type: stored.event_type,
+        schema_version: stored.schema_version,
+        payload: stored.payload,
     })
 }
 

@@ -36,8 +36,12 @@ pub(super) fn decode_event(key: &[u8], bytes: &[u8]) -> Result<RecordedEvent, St
 
 /// The event stored under `key`, a key of `stream` (read by a range over that stream).
 pub(super) fn decode_stream_event(stream: &StreamId, key: &[u8], bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
-    let version = key.len().checked_sub(8).map(|at| be_u64(&key[at..])).ok_or_else(|| StoreError::Corrupt("bad event key".into()))??;
-    format::decode(stream, version, bytes)
+    format::decode(stream, version_of_key(key)?, bytes)
+}
+
+/// The version an `E` key ends with.
+pub(super) fn version_of_key(key: &[u8]) -> Result<Version, StoreError> {
+    key.len().checked_sub(8).map(|at| be_u64(&key[at..])).ok_or_else(|| StoreError::Corrupt("bad event key".into()))?
 }
 
 pub(super) fn stream_prefix(tag: u8, stream: &StreamId) -> Vec<u8> {

@@ -77,25 +77,27 @@ impl Writer {
         let started = Instant::now();
         let mut batch = sled::Batch::default();
         let mut pending_versions: HashMap<StreamId, Version> = HashMap::new();
-        let mut pending_commands: HashMap<Uuid, Vec<RecordedEvent>> = HashMap::new();
+        // Where each command's events sit in `committed`, so a repeat in the same group is
+        // answered without another copy kept for it.
+        let mut pending_commands: HashMap<Uuid, std::ops::Range<usize>> = HashMap::new();
         let mut committed: Vec<RecordedEvent> = Vec::new();
         let mut replies: Vec<Reply> = Vec::with_capacity(requests.len());
         let mut failed: Vec<(oneshot::Sender<_>, StoreError)> = Vec::new();
         let recorded_at = Utc::now();
 
-        for request in requests {
-            match self.decide(&request, &mut pending_versions, &pending_commands) {
+        for mut request in requests {
+            match self.decide(&request, &mut pending_versions, &pending_commands, &committed) {
                 Err(error) => failed.push((request.reply, error)),
                 Ok(Decision::Answer(answer)) => replies.push((request.reply, answer)),
                 Ok(Decision::Write(current)) => {
-                    let events = match self.stage(&request, current, recorded_at, &mut batch) {
+                    let events = match self.stage(&mut request, current, recorded_at, &mut batch) {
                         Ok(events) => events,
                         Err(error) => {
                             failed.push((request.reply, error));
                             continue;
                         }
                     };
-                    pending_commands.insert(request.context.command_id, events.clone());
+                    pending_commands.insert(request.context.command_id, committed.len()..committed.len() + events.len());
                     let version = current + events.len() as u64;
                     pending_versions.insert(request.stream, version);
                     committed.extend(events.iter().cloned());
@@ -150,22 +152,22 @@ impl Writer {
     /// Adds one append's keys to the group's batch and assigns its positions.
     fn stage(
         &mut self,
-        request: &AppendRequest,
+        request: &mut AppendRequest,
         current: Version,
         recorded_at: DateTime<Utc>,
         batch: &mut sled::Batch,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut events = Vec::with_capacity(request.events.len());
         let mut entries = Vec::with_capacity(request.events.len());
-        for (offset, new) in request.events.iter().enumerate() {
+        for (offset, new) in std::mem::take(&mut request.events).into_iter().enumerate() {
             let recorded = RecordedEvent {
                 position: self.next_position + offset as u64,
                 stream: request.stream.clone(),
                 version: current + 1 + offset as u64,
                 event_id: new.event_id,
-                event_type: new.event_type.clone(),
+                event_type: new.event_type,
                 schema_version: new.schema_version,
-                payload: new.payload.clone(),
+                payload: new.payload,
                 recorded_at,
                 correlation_id: request.context.correlation_id,
                 causation_id: request.context.causation_id,
@@ -195,13 +197,15 @@ impl Writer {
         &mut self,
         request: &AppendRequest,
         pending_versions: &mut HashMap<StreamId, Version>,
-        pending_commands: &HashMap<Uuid, Vec<RecordedEvent>>,
+        pending_commands: &HashMap<Uuid, std::ops::Range<usize>>,
+        committed: &[RecordedEvent],
     ) -> Result<Decision, StoreError> {
         let current = self.current_version(&request.stream, pending_versions)?;
-        if let Some(events) = pending_commands.get(&request.context.command_id) {
+        if let Some(range) = pending_commands.get(&request.context.command_id) {
             // The first result's version, as for a command committed in an earlier group.
+            let events = committed[range.clone()].to_vec();
             let version = events.last().map_or(current, |e| e.version);
-            return Ok(Decision::Answer(Ok(Appended { events: events.clone(), version, already_committed: true })));
+            return Ok(Decision::Answer(Ok(Appended { events, version, already_committed: true })));
         }
         // Every group this writer wrote is durable (a failed one poisons the store): no limit.
         if let Some(events) = committed_events(&self.log, request.context.command_id, Position::MAX)? {
