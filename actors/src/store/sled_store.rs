@@ -191,6 +191,13 @@ impl SledStore {
         upgrade::discard_interrupted(&db)
     }
 
+    /// The bytes the store keeps for `event` under its key (benchmarks size their ceilings
+    /// with it).
+    #[doc(hidden)]
+    pub fn stored_bytes(event: &RecordedEvent) -> Result<Vec<u8>, StoreError> {
+        format::encode(event)
+    }
+
     fn event_at_key(&self, key: &[u8]) -> Result<RecordedEvent, StoreError> {
         match self.log.get(key).map_err(StoreError::backend)? {
             Some(bytes) => decode_event(key, &bytes),
