@@ -1,11 +1,13 @@
 //! The default event store: sled on local disk, with group commit.
 //!
-//! Layout: everything an append writes lives in one tree (`log`), so one `apply_batch` makes it
-//! atomic across a crash:
-//! - `E|stream|version` -> the recorded event (a stream replays with one range scan)
-//! - `P|position`       -> the `E` key (the global log, gapless)
+//! Layout: everything an append writes lives in one tree (`log2`), so one `apply_batch` makes
+//! it atomic across a crash:
+//! - `E|stream|version` -> the stored event (`format.rs`; a stream replays with one range scan)
+//! - `G|first position` -> the `E` keys of a run of consecutive positions, one run per group
+//!   commit (the global log, gapless; `positions.rs`)
 //! - `T|type|id`        -> () (the streams of a type)
 //! - `C|command id`     -> first position and count (idempotent appends)
+//! - `V`                -> the stored format (a log of an older one is upgraded at open)
 //!
 //! One writer thread owns positions. It takes every append waiting in its queue, checks each
 //! against the stream versions, writes them as one batch, flushes once (plus `fdatasync`, since
@@ -35,6 +37,7 @@ mod durability;
 mod format;
 mod import;
 mod keys;
+mod positions;
 mod records;
 #[cfg(test)]
 mod tests;
@@ -43,10 +46,7 @@ mod writer;
 
 pub use durability::FaultPlan;
 pub use import::ImportError;
-use keys::{
-    committed_events, decode_event, decode_stream_event, durable_version, event_key, events_prefix, last_position, position_key,
-    stream_prefix, type_prefix,
-};
+use keys::{committed_events, decode_event, decode_stream_event, durable_version, event_key, events_prefix, stream_prefix, type_prefix};
 pub use upgrade::{FormatError, UpgradeProgress};
 use writer::Writer;
 
@@ -160,7 +160,7 @@ impl SledStore {
         // What sled recovered may have been written and never synced (a crash between a
         // group's write and its fsync): make it durable before any reader or subscriber sees it.
         durability.sync()?;
-        let next_position = last_position(&log)? + 1;
+        let next_position = positions::last_position(&log)? + 1;
         let durable = Arc::new(AtomicU64::new(next_position - 1));
         let poison = durability.poison().clone();
         let state = Writer {
@@ -321,16 +321,16 @@ impl EventStore for SledStore {
     async fn read_all(&self, from_position: Position, limit: usize, types: Option<&[String]>) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut events = Vec::new();
         let durable = self.durable_head();
-        for entry in self.log.range(position_key(from_position.max(1))..=position_key(durable)) {
-            if events.len() >= limit {
-                break;
-            }
-            let (_, event_key) = entry.map_err(StoreError::backend)?;
-            let event = self.event_at_key(&event_key)?;
+        if limit == 0 {
+            return Ok(events);
+        }
+        positions::scan(&self.log, from_position.max(1), durable, |_, event_key| {
+            let event = self.event_at_key(event_key)?;
             if types.is_none_or(|types| types.contains(&event.event_type)) {
                 events.push(event);
             }
-        }
+            Ok(if events.len() >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+        })?;
         Ok(events)
     }
 

@@ -2,12 +2,16 @@
 
 use uuid::Uuid;
 
+use std::ops::ControlFlow;
+
 use super::format::{self, position_of};
+use super::positions;
 use crate::event::{Position, RecordedEvent, StreamId, Version};
 use crate::store::StoreError;
 
 pub(super) const EVENT: u8 = b'E';
-const POSITION: u8 = b'P';
+/// The first format's position keys, read only by an upgrade (`positions.rs` has the runs).
+pub(super) const POSITION: u8 = b'P';
 const TYPE_INDEX: u8 = b'T';
 const COMMAND: u8 = b'C';
 /// The log's stored format (one byte), the only key of its kind.
@@ -64,12 +68,6 @@ pub(super) fn event_key(stream: &StreamId, version: Version) -> Vec<u8> {
     key
 }
 
-pub(super) fn position_key(position: Position) -> [u8; 9] {
-    let mut key = [POSITION; 9];
-    key[1..].copy_from_slice(&position.to_be_bytes());
-    key
-}
-
 pub(super) fn command_key(command_id: Uuid) -> [u8; 17] {
     let mut key = [COMMAND; 17];
     key[1..].copy_from_slice(command_id.as_bytes());
@@ -85,14 +83,6 @@ pub(super) fn type_prefix(aggregate_type: &str) -> Vec<u8> {
 pub(super) fn be_u64(bytes: &[u8]) -> Result<u64, StoreError> {
     let array: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt("bad integer in key".into()))?;
     Ok(u64::from_be_bytes(array))
-}
-
-/// The last position in the tree, durable or not (the writer's view).
-pub(super) fn last_position(log: &sled::Tree) -> Result<Position, StoreError> {
-    match log.scan_prefix([POSITION]).next_back() {
-        Some(entry) => be_u64(&entry.map_err(StoreError::backend)?.0[1..]),
-        None => Ok(0),
-    }
 }
 
 /// The stream's last version in the tree, durable or not: the writer's own version check,
@@ -133,11 +123,13 @@ pub(super) fn committed_events(log: &sled::Tree, command_id: Uuid, durable: Posi
         return Ok(None);
     }
     let mut events = Vec::with_capacity(count as usize);
-    for position in first..first + u64::from(count) {
-        let event_key = log.get(position_key(position)).map_err(StoreError::backend)?;
-        let event_key = event_key.ok_or_else(|| StoreError::Corrupt("command record points at a missing position".into()))?;
-        let bytes = log.get(&event_key).map_err(StoreError::backend)?;
-        events.push(decode_event(&event_key, &bytes.ok_or_else(|| StoreError::Corrupt("missing event".into()))?)?);
+    positions::scan(log, first, first + u64::from(count) - 1, |_, event_key| {
+        let bytes = log.get(event_key).map_err(StoreError::backend)?;
+        events.push(decode_event(event_key, &bytes.ok_or_else(|| StoreError::Corrupt("missing event".into()))?)?);
+        Ok(ControlFlow::Continue(()))
+    })?;
+    if events.len() != count as usize {
+        return Err(StoreError::Corrupt("command record points at a missing position".into()));
     }
     Ok(Some(events))
 }

@@ -2,8 +2,9 @@
 //! first format.
 //!
 //! The first format lives in the tree `log`, the second in `log2` with its format under the key
-//! `V`. An upgrade copies `log` into `log2` in batches, every event re-encoded and every other
-//! key as it is; the last batch carries `V`. sled makes each batch atomic, so `log2` has `V` only
+//! `V`. An upgrade copies `log` into `log2` in batches, every event re-encoded, the position
+//! keys gathered into runs (`positions.rs`) and every other key as it is; the last batch
+//! carries `V`. sled makes each batch atomic, so `log2` has `V` only
 //! once it is whole: until then the old log is the store, and a `log2` without `V` beside a
 //! non-empty `log` is an interrupted upgrade, refused until it is discarded. Once `V` is
 //! durable, the old tree is dropped (again at the next open, if a crash came first).
@@ -13,8 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::format::{self, CURRENT};
-use super::keys::{event_key_parts, EVENT, FORMAT};
-use crate::event::Position;
+use super::keys::{be_u64, event_key_parts, EVENT, FORMAT, POSITION};
+use super::positions::Runs;
 use crate::store::StoreError;
 
 /// The tree of the first format.
@@ -99,14 +100,21 @@ fn upgrade(
     synced_dir: Option<&Path>,
     progress: Option<&UpgradeProgress>,
 ) -> Result<sled::Tree, StoreError> {
-    let total = last_position(old)?;
+    let total = match old.scan_prefix([POSITION]).next_back() {
+        Some(entry) => be_u64(&entry.map_err(StoreError::backend)?.0[1..])?,
+        None => 0,
+    };
     tracing::info!(events = total, "upgrading the event log to stored format {CURRENT}");
     let log = db.open_tree(TREE).map_err(StoreError::backend)?;
     let mut batch = sled::Batch::default();
     let (mut keys, mut events) = (0, 0u64);
+    let mut runs = Runs::new();
     for entry in old.iter() {
         let (key, value) = entry.map_err(StoreError::backend)?;
-        if key.first() == Some(&EVENT) {
+        if key.first() == Some(&POSITION) {
+            // Position keys come in position order, after every event key (`E` < `P`).
+            runs.push(be_u64(&key[1..])?, value.to_vec(), &mut batch)?;
+        } else if key.first() == Some(&EVENT) {
             let (stream, version) = event_key_parts(&key)?;
             let event = format::decode_first(&value)?;
             if event.stream != stream || event.version != version {
@@ -128,6 +136,7 @@ fn upgrade(
             }
         }
     }
+    runs.finish(&mut batch);
     batch.insert(&[FORMAT][..], &[CURRENT][..]);
     log.apply_batch(batch).map_err(StoreError::backend)?;
     // The old tree goes only once the whole copy survives a power loss.
@@ -141,9 +150,4 @@ fn upgrade(
     }
     tracing::info!(events, "event log upgraded");
     Ok(log)
-}
-
-/// The last position of a log in either format (the `P` keys are the same).
-fn last_position(tree: &sled::Tree) -> Result<Position, StoreError> {
-    super::keys::last_position(tree)
 }

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use super::durability::Durability;
 use super::format;
-use super::keys::{command_key, committed_events, event_key, position_key, stored_version, type_prefix};
+use super::keys::{command_key, committed_events, event_key, stored_version, type_prefix};
+use super::positions;
 use super::{AppendRequest, Request};
 use crate::event::{Position, RecordedEvent, StreamId, Version};
 use crate::store::{Appended, CommittedBatch, Conflict, StoreError};
@@ -84,13 +85,15 @@ impl Writer {
         let mut replies: Vec<Reply> = Vec::with_capacity(requests.len());
         let mut failed: Vec<(oneshot::Sender<_>, StoreError)> = Vec::new();
         let recorded_at = Utc::now();
+        let group_first = self.next_position;
+        let mut group_keys: Vec<Vec<u8>> = Vec::new();
 
         for mut request in requests {
             match self.decide(&request, &mut pending_versions, &pending_commands, &committed) {
                 Err(error) => failed.push((request.reply, error)),
                 Ok(Decision::Answer(answer)) => replies.push((request.reply, answer)),
                 Ok(Decision::Write(current)) => {
-                    let events = match self.stage(&mut request, current, recorded_at, &mut batch) {
+                    let events = match self.stage(&mut request, current, recorded_at, &mut batch, &mut group_keys) {
                         Ok(events) => events,
                         Err(error) => {
                             failed.push((request.reply, error));
@@ -107,6 +110,7 @@ impl Writer {
         }
 
         if !committed.is_empty() {
+            positions::index(&mut batch, group_first, &group_keys);
             let flush_started = Instant::now();
             let written = self.durability.apply(&self.log, batch).and_then(|()| self.durability.sync());
             crate::metrics::group_committed(replies.len(), committed.len(), flush_started.elapsed());
@@ -156,6 +160,7 @@ impl Writer {
         current: Version,
         recorded_at: DateTime<Utc>,
         batch: &mut sled::Batch,
+        group_keys: &mut Vec<Vec<u8>>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut events = Vec::with_capacity(request.events.len());
         let mut entries = Vec::with_capacity(request.events.len());
@@ -177,8 +182,9 @@ impl Writer {
             entries.push((event_key(&recorded.stream, recorded.version), bytes));
             events.push(recorded);
         }
-        for ((key, bytes), event) in entries.into_iter().zip(&events) {
-            batch.insert(&position_key(event.position)[..], key.as_slice());
+        // The group's positions are consecutive: their index is written once per group.
+        for (key, bytes) in entries {
+            group_keys.push(key.clone());
             batch.insert(key, bytes);
         }
         if current == 0 {
