@@ -15,6 +15,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::event::{NewEvent, RecordedEvent};
+use crate::store::EventView;
 
 /// An event type of a domain: serializable, named, versioned.
 pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Debug + Send + Sync + 'static {
@@ -132,14 +133,19 @@ impl<E: DomainEvent> EventCodec<E> {
     }
 
     pub fn decode(&self, recorded: &RecordedEvent) -> Result<E, CodecError> {
+        self.decode_view(EventView::of(recorded))
+    }
+
+    /// [`EventCodec::decode`] of an event a store lends (see `EventStore::fold_stream`).
+    pub fn decode_view(&self, event: EventView<'_>) -> Result<E, CodecError> {
         let bytes = if self.upcasters.is_empty() {
-            std::borrow::Cow::Borrowed(recorded.payload.as_slice())
+            std::borrow::Cow::Borrowed(event.payload)
         } else {
-            self.upcasters.upcast(&recorded.event_type, recorded.schema_version, &recorded.payload)?
+            self.upcasters.upcast(event.event_type, event.schema_version, event.payload)?
         };
         decode_bytes(&bytes).map_err(|reason| CodecError::Decode {
-            event_type: recorded.event_type.clone(),
-            schema_version: recorded.schema_version,
+            event_type: event.event_type.to_owned(),
+            schema_version: event.schema_version,
             reason,
         })
     }

@@ -40,7 +40,7 @@ pub use subscriber::{
 // Event stores: the trait, the embedded sled store (the default), PostgreSQL, and memory; the
 // records and leases every store keeps beside its log.
 pub use store::{
-    follow, Appended, CommittedBatch, Conflict, ConnectError, EventStore, FaultPlan, Fenced, ImportError, InMemoryStore, Lease, LeaseHeld,
-    Leases, LocalFlush, Poisoned, PostgresStore, PostgresStoreConfig, Record, RecordWrite, Records, SledStore, SledStoreConfig, Snapshot,
-    StoreError, SyncStep,
+    follow, Appended, CommittedBatch, Conflict, ConnectError, EventStore, EventView, FaultPlan, Fenced, FormatError, ImportError,
+    InMemoryStore, Lease, LeaseHeld, Leases, LocalFlush, Poisoned, PostgresStore, PostgresStoreConfig, Record, RecordWrite, Records,
+    SledStore, SledStoreConfig, Snapshot, StoreError, SyncStep, UpgradeProgress,
 };

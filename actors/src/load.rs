@@ -1,12 +1,13 @@
 //! Rehydration: an aggregate's state from its latest snapshot and the events after it. Used by
 //! the live actors, by time travel and by reactions that must read what the store holds.
 
+use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::aggregate::Aggregate;
 use crate::codec::{decode_bytes, CodecError, EventCodec};
 use crate::event::{StreamId, Version};
-use crate::store::{EventStore, StoreError};
+use crate::store::{EventStore, EventView, StoreError};
 
 const READ_PAGE: usize = 10_000;
 
@@ -32,24 +33,38 @@ pub async fn load_state<A: Aggregate>(
             }
         }
     }
+    // The store lends each event's bytes; the state moves through `apply` one event at a time.
+    let mut state = Some(state);
+    let mut failed = None;
     while version < limit {
-        let page = store.read_stream(stream, version + 1, READ_PAGE.min((limit - version) as usize)).await?;
-        let Some(last) = page.last() else { break };
-        let last_version = last.version;
-        // `apply` is the domain's code: a panic in it fails this load, never its caller.
-        let folded = catch_unwind(AssertUnwindSafe(|| {
-            page.iter().try_fold(state, |state, recorded| {
-                let event = codec.decode(recorded)?;
-                Ok::<_, LoadError>(A::apply(state, &event))
-            })
-        }));
-        state = folded.map_err(|_| LoadError::Panicked)??;
-        version = last_version;
-        if page.len() < READ_PAGE {
+        let (from, page) = (version + 1, READ_PAGE.min((limit - version) as usize));
+        let mut fold = |event: EventView<'_>| {
+            let applied = codec.decode_view(event).map_err(LoadError::from).and_then(|decoded| {
+                let current = state.take().ok_or(LoadError::Panicked)?;
+                // `apply` is the domain's code: a panic in it fails this load, never its caller.
+                catch_unwind(AssertUnwindSafe(|| A::apply(current, &decoded))).map_err(|_| LoadError::Panicked)
+            });
+            match applied {
+                Ok(next) => {
+                    state = Some(next);
+                    version = event.version;
+                    ControlFlow::Continue(())
+                }
+                Err(error) => {
+                    failed = Some(error);
+                    ControlFlow::Break(())
+                }
+            }
+        };
+        let handed = store.fold_stream(stream, from, page, &mut fold).await?;
+        if let Some(error) = failed.take() {
+            return Err(error);
+        }
+        if handed < page {
             break;
         }
     }
-    Ok((state, version))
+    Ok((state.ok_or(LoadError::Panicked)?, version))
 }
 
 /// Why a stream could not be loaded into its aggregate's state.

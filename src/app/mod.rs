@@ -106,6 +106,7 @@ impl App {
         let store_config = SledStoreConfig {
             fsync: config.storage.fsync,
             cache_capacity: config.storage.cache_mib * 1024 * 1024,
+            upgrade_progress: crate::cli::upgrade_progress(),
             ..SledStoreConfig::default()
         };
         let store = SledStore::open(&store_dir, store_config).map_err(|source| StartupError::Store { path: store_dir, source })?;

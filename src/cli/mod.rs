@@ -6,6 +6,7 @@
 mod backup;
 mod events;
 mod maintenance;
+mod upgrade;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,8 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 /// The backup file's reader and writer, for tools and tests that handle backups themselves.
+pub(crate) use upgrade::progress as upgrade_progress;
+
 pub use backup::file::{read as read_backup, write_event as write_backup_line, BackupError, Problem as BackupProblem};
 
 #[derive(Parser)]
@@ -115,6 +118,14 @@ pub enum Command {
         #[arg(long, value_name = "SUBSCRIBER:POSITION")]
         skip: Option<String>,
     },
+    /// Bring the event log to the current stored format (opening it does so too).
+    Upgrade {
+        #[command(flatten)]
+        common: Common,
+        /// First discard the partial copy an interrupted upgrade left (the old log is intact).
+        #[arg(long)]
+        discard_interrupted: bool,
+    },
 }
 
 /// A failed command: its message, and the exit code (2: bad usage or input, 1: anything else).
@@ -179,7 +190,7 @@ pub fn open_store(config: &Config) -> Result<Arc<SledStore>, CliError> {
 /// [`open_store`], creating the data directory and an empty log where there is none (`import`).
 pub fn open_or_create_store(config: &Config) -> Result<Arc<SledStore>, CliError> {
     let dir = store_dir(&config.storage.data_dir);
-    let store_config = SledStoreConfig { fsync: config.storage.fsync, ..SledStoreConfig::default() };
+    let store_config = SledStoreConfig { fsync: config.storage.fsync, upgrade_progress: upgrade::progress(), ..SledStoreConfig::default() };
     SledStore::open(&dir, store_config).map(Arc::new).map_err(|error| in_use_or(error.to_string(), &config.storage.data_dir))
 }
 
@@ -206,6 +217,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Import { common, file } => backup::import(&common, &file),
         Command::Verify { common, repair, json } => verify::run(&common, repair, json),
         Command::Parked { common, retry, skip } => maintenance::parked(&common, retry.as_deref(), skip.as_deref()),
+        Command::Upgrade { common, discard_interrupted } => upgrade::run(&common, discard_interrupted),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

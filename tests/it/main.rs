@@ -5,5 +5,6 @@ mod chaos;
 mod choreography;
 mod cli;
 mod decoders;
+mod stored_format;
 mod verify;
 mod web;

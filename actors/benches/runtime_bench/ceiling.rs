@@ -14,7 +14,8 @@ use crate::Options;
 pub enum Shape {
     /// The event only.
     EventOnly,
-    /// What the store writes per event: the event, its position, its command record (random id).
+    /// What the store writes: per event the event and its command record (random id), per
+    /// batch one run of the position index holding the batch's event keys.
     StoreKeys,
 }
 
@@ -30,19 +31,24 @@ pub fn records_per_second(options: &Options, record: &[u8], count: usize, batch:
     while written < count {
         let end = count.min(written + batch);
         let mut writes = sled::Batch::default();
+        let mut run = Vec::new();
         for n in written..end {
             let mut event_key = b"E\x07account".to_vec();
             event_key.extend_from_slice(stream.as_bytes());
             event_key.extend_from_slice(&(n as u64).to_be_bytes());
             if shape == Shape::StoreKeys {
-                let mut position_key = b"P".to_vec();
-                position_key.extend_from_slice(&(n as u64).to_be_bytes());
-                writes.insert(position_key, event_key.clone());
+                run.extend_from_slice(&(event_key.len() as u16).to_be_bytes());
+                run.extend_from_slice(&event_key);
                 let mut command_key = b"C".to_vec();
                 command_key.extend_from_slice(Uuid::new_v4().as_bytes());
                 writes.insert(command_key, &[0u8; 12][..]);
             }
             writes.insert(event_key, record);
+        }
+        if shape == Shape::StoreKeys {
+            let mut run_key = b"G".to_vec();
+            run_key.extend_from_slice(&(written as u64).to_be_bytes());
+            writes.insert(run_key, run);
         }
         written = end;
         tree.apply_batch(writes).expect("write a batch");

@@ -12,6 +12,7 @@ mod postgres;
 mod records;
 mod sled_store;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -27,7 +28,7 @@ pub use memory::InMemoryStore;
 pub use poison::{Poisoned, SyncStep};
 pub use postgres::{ConnectError, PostgresStore, PostgresStoreConfig};
 pub use records::{Record, Records};
-pub use sled_store::{FaultPlan, ImportError, SledStore, SledStoreConfig};
+pub use sled_store::{FaultPlan, FormatError, ImportError, SledStore, SledStoreConfig, UpgradeProgress};
 
 /// Events committed together, in position order, as published to live subscribers.
 pub type CommittedBatch = Arc<[RecordedEvent]>;
@@ -45,6 +46,9 @@ pub enum StoreError {
     /// A durable write failed earlier: nothing is written until the store is reopened.
     #[error(transparent)]
     Poisoned(#[from] Poisoned),
+    /// The log is in a stored format this program cannot use as it is.
+    #[error(transparent)]
+    Format(#[from] FormatError),
     #[error("event store is closed")]
     Closed,
 }
@@ -73,6 +77,29 @@ pub struct Appended {
     /// True when the command id had been committed before: nothing was written, and `events`
     /// are those of the first append.
     pub already_committed: bool,
+}
+
+/// What a rehydration reads of one stored event, lent by the store (see
+/// [`EventStore::fold_stream`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventView<'a> {
+    pub position: Position,
+    pub version: Version,
+    pub event_type: &'a str,
+    pub schema_version: u32,
+    pub payload: &'a [u8],
+}
+
+impl<'a> EventView<'a> {
+    pub fn of(event: &'a RecordedEvent) -> Self {
+        Self {
+            position: event.position,
+            version: event.version,
+            event_type: &event.event_type,
+            schema_version: event.schema_version,
+            payload: &event.payload,
+        }
+    }
 }
 
 /// The saved state of a stream at a version, opaque bytes to the store.
@@ -114,6 +141,28 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Up to `limit` events of `stream` from `from_version` on (versions start at 1).
     async fn read_stream(&self, stream: &StreamId, from_version: Version, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Hands `fold` the events of `stream` from `from_version` on, at most `limit`, in order,
+    /// until it breaks; answers how many it was handed. What `read_stream` reads, for a reader
+    /// that needs only each event's type, schema and payload (rehydration): a store can lend
+    /// them from its own bytes instead of building a `RecordedEvent` per event.
+    async fn fold_stream(
+        &self,
+        stream: &StreamId,
+        from_version: Version,
+        limit: usize,
+        fold: &mut (dyn for<'e> FnMut(EventView<'e>) -> ControlFlow<()> + Send),
+    ) -> Result<usize, StoreError> {
+        let events = self.read_stream(stream, from_version, limit).await?;
+        let mut handed = 0;
+        for event in &events {
+            handed += 1;
+            if fold(EventView::of(event)).is_break() {
+                break;
+            }
+        }
+        Ok(handed)
+    }
 
     /// The last `count` events of `stream`, in version order.
     async fn read_stream_last(&self, stream: &StreamId, count: usize) -> Result<Vec<RecordedEvent>, StoreError>;

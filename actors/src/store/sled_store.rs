@@ -1,11 +1,13 @@
 //! The default event store: sled on local disk, with group commit.
 //!
-//! Layout: everything an append writes lives in one tree (`log`), so one `apply_batch` makes it
-//! atomic across a crash:
-//! - `E|stream|version` -> the recorded event (a stream replays with one range scan)
-//! - `P|position`       -> the `E` key (the global log, gapless)
+//! Layout: everything an append writes lives in one tree (`log2`), so one `apply_batch` makes
+//! it atomic across a crash:
+//! - `E|stream|version` -> the stored event (`format.rs`; a stream replays with one range scan)
+//! - `G|first position` -> the `E` keys of a run of consecutive positions, one run per group
+//!   commit (the global log, gapless; `positions.rs`)
 //! - `T|type|id`        -> () (the streams of a type)
 //! - `C|command id`     -> first position and count (idempotent appends)
+//! - `V`                -> the stored format (a log of an older one is upgraded at open)
 //!
 //! One writer thread owns positions. It takes every append waiting in its queue, checks each
 //! against the stream versions, writes them as one batch, flushes once (plus `fdatasync`, since
@@ -17,6 +19,7 @@
 //! positions stay its own.
 
 use std::num::NonZeroUsize;
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -26,23 +29,25 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{Appended, CommittedBatch, Conflict, EventStore, LocalFlush, Poisoned, Snapshot, StoreError};
+use super::{Appended, CommittedBatch, Conflict, EventStore, EventView, LocalFlush, Poisoned, Snapshot, StoreError};
 use crate::codec::{decode_bytes, encode_bytes};
 use crate::event::{CommandContext, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
 
 mod durability;
+mod format;
 mod import;
 mod keys;
+mod positions;
 mod records;
 #[cfg(test)]
 mod tests;
+mod upgrade;
 mod writer;
 
 pub use durability::FaultPlan;
 pub use import::ImportError;
-use keys::{
-    committed_events, decode_event, durable_version, event_key, events_prefix, last_position, position_key, stream_prefix, type_prefix,
-};
+use keys::{committed_events, decode_event, decode_stream_event, durable_version, event_key, events_prefix, stream_prefix, type_prefix};
+pub use upgrade::{FormatError, UpgradeProgress};
 use writer::Writer;
 
 /// Tuning of the sled store.
@@ -59,6 +64,8 @@ pub struct SledStoreConfig {
     pub cache_capacity: u64,
     /// Stream versions the writer keeps in memory; others are read from disk.
     pub version_cache: usize,
+    /// Told how far the upgrade of a log in an older stored format got (a progress bar).
+    pub upgrade_progress: Option<UpgradeProgress>,
     /// Tests only: one step of one durable write fails.
     #[doc(hidden)]
     pub fault: Option<FaultPlan>,
@@ -66,7 +73,15 @@ pub struct SledStoreConfig {
 
 impl Default for SledStoreConfig {
     fn default() -> Self {
-        Self { max_batch: 1024, queue_capacity: 8192, fsync: true, cache_capacity: 256 * 1024 * 1024, version_cache: 100_000, fault: None }
+        Self {
+            max_batch: 1024,
+            queue_capacity: 8192,
+            fsync: true,
+            cache_capacity: 256 * 1024 * 1024,
+            version_cache: 100_000,
+            upgrade_progress: None,
+            fault: None,
+        }
     }
 }
 
@@ -137,7 +152,7 @@ impl SledStore {
         config: SledStoreConfig,
     ) -> Result<(Self, Writer, mpsc::Receiver<Request>), StoreError> {
         crate::metrics::store_poisoned(false);
-        let log = db.open_tree("log").map_err(StoreError::backend)?;
+        let log = upgrade::open_log(&db, synced_dir, config.upgrade_progress.as_ref())?;
         let snapshots = db.open_tree("snapshots").map_err(StoreError::backend)?;
         let (bus, _) = broadcast::channel(4096);
         let (writer, queue) = mpsc::channel(config.queue_capacity.max(1));
@@ -145,7 +160,7 @@ impl SledStore {
         // What sled recovered may have been written and never synced (a crash between a
         // group's write and its fsync): make it durable before any reader or subscriber sees it.
         durability.sync()?;
-        let next_position = last_position(&log)? + 1;
+        let next_position = positions::last_position(&log)? + 1;
         let durable = Arc::new(AtomicU64::new(next_position - 1));
         let poison = durability.poison().clone();
         let state = Writer {
@@ -169,9 +184,23 @@ impl SledStore {
         self.durable.load(Ordering::Acquire)
     }
 
+    /// Drops the partial copy an interrupted upgrade of the stored format left in `dir`, so
+    /// the next open upgrades afresh; `true` when there was one. The old log is untouched.
+    pub fn discard_interrupted_upgrade(dir: impl AsRef<Path>) -> Result<bool, StoreError> {
+        let db = sled::Config::new().path(dir.as_ref()).open().map_err(StoreError::backend)?;
+        upgrade::discard_interrupted(&db)
+    }
+
+    /// The bytes the store keeps for `event` under its key (benchmarks size their ceilings
+    /// with it).
+    #[doc(hidden)]
+    pub fn stored_bytes(event: &RecordedEvent) -> Result<Vec<u8>, StoreError> {
+        format::encode(event)
+    }
+
     fn event_at_key(&self, key: &[u8]) -> Result<RecordedEvent, StoreError> {
         match self.log.get(key).map_err(StoreError::backend)? {
-            Some(bytes) => decode_event(&bytes),
+            Some(bytes) => decode_event(key, &bytes),
             None => Err(StoreError::Corrupt("global index points at a missing event".into())),
         }
     }
@@ -234,7 +263,8 @@ impl EventStore for SledStore {
         let end = event_key(stream, Version::MAX);
         let mut events = Vec::new();
         for entry in self.log.range(start..=end).take(limit) {
-            let event = decode_event(&entry.map_err(StoreError::backend)?.1)?;
+            let (key, value) = entry.map_err(StoreError::backend)?;
+            let event = decode_stream_event(stream, &key, &value)?;
             // A stream's positions grow with its versions: the rest is not durable either.
             if event.position > durable {
                 break;
@@ -244,6 +274,29 @@ impl EventStore for SledStore {
         Ok(events)
     }
 
+    async fn fold_stream(
+        &self,
+        stream: &StreamId,
+        from_version: Version,
+        limit: usize,
+        fold: &mut (dyn for<'e> FnMut(EventView<'e>) -> ControlFlow<()> + Send),
+    ) -> Result<usize, StoreError> {
+        let durable = self.durable_head();
+        let mut handed = 0;
+        for entry in self.log.range(event_key(stream, from_version.max(1))..=event_key(stream, Version::MAX)).take(limit) {
+            let (key, value) = entry.map_err(StoreError::backend)?;
+            let view = format::view(keys::version_of_key(&key)?, &value)?;
+            if view.position > durable {
+                break;
+            }
+            handed += 1;
+            if fold(view).is_break() {
+                break;
+            }
+        }
+        Ok(handed)
+    }
+
     async fn read_stream_last(&self, stream: &StreamId, count: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let durable = self.durable_head();
         let mut events = Vec::with_capacity(count.min(1024));
@@ -251,7 +304,8 @@ impl EventStore for SledStore {
             if events.len() >= count {
                 break;
             }
-            let event = decode_event(&entry.map_err(StoreError::backend)?.1)?;
+            let (key, value) = entry.map_err(StoreError::backend)?;
+            let event = decode_stream_event(stream, &key, &value)?;
             if event.position <= durable {
                 events.push(event);
             }
@@ -267,16 +321,16 @@ impl EventStore for SledStore {
     async fn read_all(&self, from_position: Position, limit: usize, types: Option<&[String]>) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut events = Vec::new();
         let durable = self.durable_head();
-        for entry in self.log.range(position_key(from_position.max(1))..=position_key(durable)) {
-            if events.len() >= limit {
-                break;
-            }
-            let (_, event_key) = entry.map_err(StoreError::backend)?;
-            let event = self.event_at_key(&event_key)?;
+        if limit == 0 {
+            return Ok(events);
+        }
+        positions::scan(&self.log, from_position.max(1), durable, |_, event_key| {
+            let event = self.event_at_key(event_key)?;
             if types.is_none_or(|types| types.contains(&event.event_type)) {
                 events.push(event);
             }
-        }
+            Ok(if events.len() >= limit { ControlFlow::Break(()) } else { ControlFlow::Continue(()) })
+        })?;
         Ok(events)
     }
 

@@ -15,5 +15,6 @@ mod snapshots;
 mod store_conformance;
 mod store_faults;
 mod store_import;
+mod store_upgrade;
 mod support;
 mod upcasting;

@@ -26,7 +26,7 @@ fn deposited(amount: u64) -> AccountEvent {
 }
 
 /// A log of three accounts whose appends interleave, with metadata and causation on some.
-async fn history() -> (Vec<RecordedEvent>, Vec<StreamId>) {
+pub(crate) async fn history() -> (Vec<RecordedEvent>, Vec<StreamId>) {
     let source = SledStore::temporary().expect("a temporary store");
     let streams: Vec<StreamId> = (0..3).map(|_| StreamId::new("account", Uuid::new_v4())).collect();
     for (i, stream) in streams.iter().enumerate() {

@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::keys::{event_key, position_key, type_prefix};
+use super::format;
+use super::keys::{event_key, type_prefix};
+use super::positions;
 use super::{Request, SledStore, Writer};
-use crate::codec::encode_bytes;
 use crate::event::{Position, RecordedEvent, StreamId, Version};
 use crate::store::{StoreError, SyncStep};
 
@@ -101,26 +102,31 @@ impl Writer {
         Ok(pending)
     }
 
-    /// The keys an append writes (`E`, `P`, `T`; no `C`, there is no command), then one sync.
+    /// The keys an append writes (`E`, the position runs, `T`; no `C`, there is no command),
+    /// then one sync.
     fn write_batches(&mut self, events: &[RecordedEvent]) -> Result<(), StoreError> {
         for (index, chunk) in events.chunks(BATCH).enumerate() {
             let mut batch = sled::Batch::default();
+            let mut keys = Vec::with_capacity(chunk.len());
             for event in chunk {
                 let key = event_key(&event.stream, event.version);
-                let bytes = match encode_bytes(event) {
+                let bytes = match format::encode(event) {
                     Ok(bytes) => bytes,
                     // Earlier batches are in the tree already, at positions the writer would
                     // hand out again: only a reopen tells what is there.
                     Err(error) if index > 0 => return Err(self.durability.fail(SyncStep::Write, error)),
-                    Err(error) => return Err(StoreError::Corrupt(error.to_string())),
+                    Err(error) => return Err(error),
                 };
-                batch.insert(&position_key(event.position)[..], key.as_slice());
+                keys.push(key.clone());
                 batch.insert(key, bytes);
                 if event.version == 1 {
                     let mut type_key = type_prefix(&event.stream.aggregate_type);
                     type_key.extend_from_slice(event.stream.aggregate_id.as_bytes());
                     batch.insert(type_key, &[][..]);
                 }
+            }
+            if let Some(first) = chunk.first() {
+                positions::index(&mut batch, first.position, &keys);
             }
             self.durability.apply(&self.log, batch)?;
         }

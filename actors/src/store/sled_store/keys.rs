@@ -2,26 +2,50 @@
 
 use uuid::Uuid;
 
-use crate::codec::decode_bytes;
+use std::ops::ControlFlow;
+
+use super::format::{self, position_of};
+use super::positions;
 use crate::event::{Position, RecordedEvent, StreamId, Version};
 use crate::store::StoreError;
 
-const EVENT: u8 = b'E';
-const POSITION: u8 = b'P';
+pub(super) const EVENT: u8 = b'E';
+/// The first format's position keys, read only by an upgrade (`positions.rs` has the runs).
+pub(super) const POSITION: u8 = b'P';
 const TYPE_INDEX: u8 = b'T';
 const COMMAND: u8 = b'C';
+/// The log's stored format (one byte), the only key of its kind.
+pub(super) const FORMAT: u8 = b'V';
 pub(super) const SNAPSHOT: u8 = b'S';
 
-pub(super) fn decode_event(bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
-    Ok(decode_bytes(bytes)?)
+/// The stream and version an `E` key names.
+pub(super) fn event_key_parts(key: &[u8]) -> Result<(StreamId, Version), StoreError> {
+    let corrupt = || StoreError::Corrupt("bad event key".into());
+    let (&tag, rest) = key.split_first().ok_or_else(corrupt)?;
+    let (&length, rest) = rest.split_first().ok_or_else(corrupt)?;
+    let length = usize::from(length);
+    if tag != EVENT || rest.len() != length + 16 + 8 {
+        return Err(corrupt());
+    }
+    let aggregate_type = std::str::from_utf8(&rest[..length]).map_err(|_| corrupt())?;
+    let aggregate_id = uuid::Uuid::from_slice(&rest[length..length + 16]).map_err(|_| corrupt())?;
+    Ok((StreamId::new(aggregate_type, aggregate_id), be_u64(&rest[length + 16..])?))
 }
 
-/// The position of a stored event, read from the front of its bytes (the first field of a
-/// `RecordedEvent`) without decoding the rest.
-pub(super) fn position_of(bytes: &[u8]) -> Result<Position, StoreError> {
-    let (position, _) = bincode::serde::decode_from_slice::<Position, _>(bytes, bincode::config::standard())
-        .map_err(|_| StoreError::Corrupt("a stored event does not start with its position".into()))?;
-    Ok(position)
+/// The event stored under the `E` key `key`.
+pub(super) fn decode_event(key: &[u8], bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
+    let (stream, version) = event_key_parts(key)?;
+    format::decode(&stream, version, bytes)
+}
+
+/// The event stored under `key`, a key of `stream` (read by a range over that stream).
+pub(super) fn decode_stream_event(stream: &StreamId, key: &[u8], bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
+    format::decode(stream, version_of_key(key)?, bytes)
+}
+
+/// The version an `E` key ends with.
+pub(super) fn version_of_key(key: &[u8]) -> Result<Version, StoreError> {
+    key.len().checked_sub(8).map(|at| be_u64(&key[at..])).ok_or_else(|| StoreError::Corrupt("bad event key".into()))?
 }
 
 pub(super) fn stream_prefix(tag: u8, stream: &StreamId) -> Vec<u8> {
@@ -44,12 +68,6 @@ pub(super) fn event_key(stream: &StreamId, version: Version) -> Vec<u8> {
     key
 }
 
-pub(super) fn position_key(position: Position) -> [u8; 9] {
-    let mut key = [POSITION; 9];
-    key[1..].copy_from_slice(&position.to_be_bytes());
-    key
-}
-
 pub(super) fn command_key(command_id: Uuid) -> [u8; 17] {
     let mut key = [COMMAND; 17];
     key[1..].copy_from_slice(command_id.as_bytes());
@@ -65,14 +83,6 @@ pub(super) fn type_prefix(aggregate_type: &str) -> Vec<u8> {
 pub(super) fn be_u64(bytes: &[u8]) -> Result<u64, StoreError> {
     let array: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt("bad integer in key".into()))?;
     Ok(u64::from_be_bytes(array))
-}
-
-/// The last position in the tree, durable or not (the writer's view).
-pub(super) fn last_position(log: &sled::Tree) -> Result<Position, StoreError> {
-    match log.scan_prefix([POSITION]).next_back() {
-        Some(entry) => be_u64(&entry.map_err(StoreError::backend)?.0[1..]),
-        None => Ok(0),
-    }
 }
 
 /// The stream's last version in the tree, durable or not: the writer's own version check,
@@ -113,11 +123,13 @@ pub(super) fn committed_events(log: &sled::Tree, command_id: Uuid, durable: Posi
         return Ok(None);
     }
     let mut events = Vec::with_capacity(count as usize);
-    for position in first..first + u64::from(count) {
-        let event_key = log.get(position_key(position)).map_err(StoreError::backend)?;
-        let event_key = event_key.ok_or_else(|| StoreError::Corrupt("command record points at a missing position".into()))?;
-        let bytes = log.get(&event_key).map_err(StoreError::backend)?;
-        events.push(decode_event(&bytes.ok_or_else(|| StoreError::Corrupt("missing event".into()))?)?);
+    positions::scan(log, first, first + u64::from(count) - 1, |_, event_key| {
+        let bytes = log.get(event_key).map_err(StoreError::backend)?;
+        events.push(decode_event(event_key, &bytes.ok_or_else(|| StoreError::Corrupt("missing event".into()))?)?);
+        Ok(ControlFlow::Continue(()))
+    })?;
+    if events.len() != count as usize {
+        return Err(StoreError::Corrupt("command record points at a missing position".into()));
     }
     Ok(Some(events))
 }

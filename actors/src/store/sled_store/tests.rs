@@ -15,7 +15,9 @@ async fn readers_never_see_past_the_last_flushed_group() {
     // What a group looks like between its write and the end of its flush: in the tree, and
     // (here) pointing at a readable event.
     let first_event = event_key(&stream, 1);
-    store.log.insert(position_key(2), first_event.as_slice()).expect("a raw write");
+    let mut run = sled::Batch::default();
+    super::positions::index(&mut run, 2, &[first_event]);
+    store.log.apply_batch(run).expect("a raw write");
     assert_eq!(store.head().await.expect("the head"), 1);
     assert_eq!(store.read_all(1, 10, None).await.expect("the log").len(), 1);
 
@@ -40,8 +42,10 @@ async fn reads_of_a_stream_stop_at_the_durable_head() {
     let second = CommandContext::new_request();
     let mut record = 2u64.to_be_bytes().to_vec();
     record.extend_from_slice(&1u32.to_be_bytes());
-    store.log.insert(event_key(&stream, 2), encode_bytes(&pending).expect("encodes")).expect("a raw write");
-    store.log.insert(position_key(2), event_key(&stream, 2)).expect("a raw write");
+    store.log.insert(event_key(&stream, 2), super::format::encode(&pending).expect("encodes")).expect("a raw write");
+    let mut run = sled::Batch::default();
+    super::positions::index(&mut run, 2, &[event_key(&stream, 2)]);
+    store.log.apply_batch(run).expect("a raw write");
     store.log.insert(keys::command_key(second.command_id), record).expect("a raw write");
 
     let versions = |events: Vec<RecordedEvent>| events.iter().map(|e| e.version).collect::<Vec<_>>();

@@ -11,9 +11,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::durability::Durability;
-use super::keys::{command_key, committed_events, event_key, position_key, stored_version, type_prefix};
+use super::format;
+use super::keys::{command_key, committed_events, event_key, stored_version, type_prefix};
+use super::positions;
 use super::{AppendRequest, Request};
-use crate::codec::encode_bytes;
 use crate::event::{Position, RecordedEvent, StreamId, Version};
 use crate::store::{Appended, CommittedBatch, Conflict, StoreError};
 
@@ -77,25 +78,29 @@ impl Writer {
         let started = Instant::now();
         let mut batch = sled::Batch::default();
         let mut pending_versions: HashMap<StreamId, Version> = HashMap::new();
-        let mut pending_commands: HashMap<Uuid, Vec<RecordedEvent>> = HashMap::new();
+        // Where each command's events sit in `committed`, so a repeat in the same group is
+        // answered without another copy kept for it.
+        let mut pending_commands: HashMap<Uuid, std::ops::Range<usize>> = HashMap::new();
         let mut committed: Vec<RecordedEvent> = Vec::new();
         let mut replies: Vec<Reply> = Vec::with_capacity(requests.len());
         let mut failed: Vec<(oneshot::Sender<_>, StoreError)> = Vec::new();
         let recorded_at = Utc::now();
+        let group_first = self.next_position;
+        let mut group_keys: Vec<Vec<u8>> = Vec::new();
 
-        for request in requests {
-            match self.decide(&request, &mut pending_versions, &pending_commands) {
+        for mut request in requests {
+            match self.decide(&request, &mut pending_versions, &pending_commands, &committed) {
                 Err(error) => failed.push((request.reply, self.durability.poison_if_io(error))),
                 Ok(Decision::Answer(answer)) => replies.push((request.reply, answer)),
                 Ok(Decision::Write(current)) => {
-                    let events = match self.stage(&request, current, recorded_at, &mut batch) {
+                    let events = match self.stage(&mut request, current, recorded_at, &mut batch, &mut group_keys) {
                         Ok(events) => events,
                         Err(error) => {
                             failed.push((request.reply, self.durability.poison_if_io(error)));
                             continue;
                         }
                     };
-                    pending_commands.insert(request.context.command_id, events.clone());
+                    pending_commands.insert(request.context.command_id, committed.len()..committed.len() + events.len());
                     let version = current + events.len() as u64;
                     pending_versions.insert(request.stream, version);
                     committed.extend(events.iter().cloned());
@@ -105,6 +110,7 @@ impl Writer {
         }
 
         if !committed.is_empty() {
+            positions::index(&mut batch, group_first, &group_keys);
             let flush_started = Instant::now();
             let written = self.durability.apply(&self.log, batch).and_then(|()| self.durability.sync());
             crate::metrics::group_committed(replies.len(), committed.len(), flush_started.elapsed());
@@ -150,33 +156,35 @@ impl Writer {
     /// Adds one append's keys to the group's batch and assigns its positions.
     fn stage(
         &mut self,
-        request: &AppendRequest,
+        request: &mut AppendRequest,
         current: Version,
         recorded_at: DateTime<Utc>,
         batch: &mut sled::Batch,
+        group_keys: &mut Vec<Vec<u8>>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut events = Vec::with_capacity(request.events.len());
         let mut entries = Vec::with_capacity(request.events.len());
-        for (offset, new) in request.events.iter().enumerate() {
+        for (offset, new) in std::mem::take(&mut request.events).into_iter().enumerate() {
             let recorded = RecordedEvent {
                 position: self.next_position + offset as u64,
                 stream: request.stream.clone(),
                 version: current + 1 + offset as u64,
                 event_id: new.event_id,
-                event_type: new.event_type.clone(),
+                event_type: new.event_type,
                 schema_version: new.schema_version,
-                payload: new.payload.clone(),
+                payload: new.payload,
                 recorded_at,
                 correlation_id: request.context.correlation_id,
                 causation_id: request.context.causation_id,
                 metadata: request.context.metadata.clone(),
             };
-            let bytes = encode_bytes(&recorded).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let bytes = format::encode(&recorded)?;
             entries.push((event_key(&recorded.stream, recorded.version), bytes));
             events.push(recorded);
         }
-        for ((key, bytes), event) in entries.into_iter().zip(&events) {
-            batch.insert(&position_key(event.position)[..], key.as_slice());
+        // The group's positions are consecutive: their index is written once per group.
+        for (key, bytes) in entries {
+            group_keys.push(key.clone());
             batch.insert(key, bytes);
         }
         if current == 0 {
@@ -195,13 +203,15 @@ impl Writer {
         &mut self,
         request: &AppendRequest,
         pending_versions: &mut HashMap<StreamId, Version>,
-        pending_commands: &HashMap<Uuid, Vec<RecordedEvent>>,
+        pending_commands: &HashMap<Uuid, std::ops::Range<usize>>,
+        committed: &[RecordedEvent],
     ) -> Result<Decision, StoreError> {
         let current = self.current_version(&request.stream, pending_versions)?;
-        if let Some(events) = pending_commands.get(&request.context.command_id) {
+        if let Some(range) = pending_commands.get(&request.context.command_id) {
             // The first result's version, as for a command committed in an earlier group.
+            let events = committed[range.clone()].to_vec();
             let version = events.last().map_or(current, |e| e.version);
-            return Ok(Decision::Answer(Ok(Appended { events: events.clone(), version, already_committed: true })));
+            return Ok(Decision::Answer(Ok(Appended { events, version, already_committed: true })));
         }
         // Every group this writer wrote is durable (a failed one poisons the store): no limit.
         if let Some(events) = committed_events(&self.log, request.context.command_id, Position::MAX)? {
