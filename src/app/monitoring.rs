@@ -61,6 +61,8 @@ fn unready_reasons(poisoned: Option<actors::Poisoned>, statuses: Vec<actors::Sub
     let store = poisoned.map(|poisoned| poisoned.to_string());
     let subscribers = statuses.into_iter().filter_map(|status| match status.state {
         actors::SubscriberState::Stopped => Some(format!("{} has stopped", status.name)),
+        // Another node runs it: its lag is that node's readiness, not this one's.
+        actors::SubscriberState::Standby => None,
         _ if status.lag > max_lag => Some(format!("{} is {} events behind (at most {max_lag} allowed)", status.name, status.lag)),
         _ => None,
     });

@@ -148,6 +148,14 @@ pub trait EventStore: Send + Sync + 'static {
     /// the gap from the log: subscribers always reconcile with their checkpoint.
     fn subscribe(&self) -> broadcast::Receiver<CommittedBatch>;
 
+    /// Whether other processes may write this store while this one does (a database shared by
+    /// several nodes). Then a live actor's state can be behind the store, and a lease can be
+    /// held elsewhere; a store one process owns (sled locks its directory, memory is private)
+    /// answers `false`.
+    fn shared(&self) -> bool {
+        false
+    }
+
     /// Why the store refuses every write until it is reopened, if a durable write failed (see
     /// [`Poisoned`]); `None` while it takes writes. Cheap: readiness checks call it per request.
     fn poisoned(&self) -> Option<Poisoned> {
