@@ -9,10 +9,11 @@ use super::App;
 static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The process-wide recorder: metrics are global, so every server of a process (tests start
-/// several) shares one. `None` if another recorder was installed first.
-pub fn recorder() -> Option<PrometheusHandle> {
+/// several) shares one, labelled with the first one's node id. `None` if another recorder was
+/// installed first.
+pub fn recorder(node: &str) -> Option<PrometheusHandle> {
     RECORDER
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+        .get_or_init(|| match PrometheusBuilder::new().add_global_label("node", node).install_recorder() {
             Ok(handle) => Some(handle),
             Err(error) => {
                 tracing::warn!(%error, "metrics are not recorded");
