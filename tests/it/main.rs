@@ -5,5 +5,6 @@ mod chaos;
 mod choreography;
 mod cli;
 mod decoders;
+mod nodes;
 mod verify;
 mod web;
