@@ -53,6 +53,12 @@ impl StoreError {
     pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         StoreError::Backend(Arc::new(error))
     }
+
+    /// Whether the store could not be used (unreachable, refusing writes, closed), as opposed
+    /// to holding bad data: the same request may well succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Backend(_) | StoreError::Poisoned(_) | StoreError::Closed)
+    }
 }
 
 /// The stream was not at the version the writer expected: someone else wrote first.

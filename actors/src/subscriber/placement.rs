@@ -113,6 +113,11 @@ pub(crate) async fn drive_leased(
             Stopped::LeaseLost => {
                 tracing::warn!(subscriber = %setup.name, epoch = lease.epoch, "lost the lease: standing by");
             }
+            Stopped::Unavailable => {
+                // Still the holder, most likely: the lease is asked for again, and the run
+                // starts over from the checkpoint once the store answers.
+                tracing::warn!(subscriber = %setup.name, "the event store is unavailable: standing by");
+            }
             Stopped::Asked => {
                 // Let the next holder take over now rather than once the lease runs out.
                 if let Err(error) = subscriber.leases().release(&lease).await {

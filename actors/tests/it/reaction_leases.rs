@@ -247,3 +247,55 @@ async fn inspect_on_a_shared_store_is_never_older_than_the_store() {
         node.shutdown().await;
     }
 }
+
+/// Reads the account of every deposit in its live actor; counts its attempts.
+#[derive(Clone, Default)]
+struct Reader {
+    attempts: Arc<std::sync::atomic::AtomicUsize>,
+    balances: Arc<Mutex<Vec<u64>>>,
+}
+
+#[async_trait]
+impl EventHandler for Reader {
+    fn event_types(&self) -> &[&'static str] {
+        &["Deposited"]
+    }
+
+    async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
+        self.attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let read = commands.inspect::<Account, _>(event.stream.aggregate_id, event.version, |state, _| state.balance).await;
+        let balance = read.map_err(|error| match error {
+            actors::InspectError::Load(actors::LoadError::Store(error)) => SubscriberError::Store(error),
+            other => SubscriberError::failed(other),
+        })?;
+        self.balances.lock().push(balance);
+        Ok(())
+    }
+}
+
+#[actix_rt::test]
+async fn a_reaction_waits_for_an_unavailable_store_instead_of_parking_its_events() {
+    let store = Arc::new(HookedStore::default());
+    let reader = Reader::default();
+    let local = sled::Config::new().temporary(true).open().expect("a local database");
+    let runtime = Runtime::builder(store.clone(), local)
+        .aggregate::<Account>(AggregateConfig::default())
+        .retry_policy(actors::RetryPolicy { max_retries: 1, ..actors::RetryPolicy::default() })
+        .lease_ttl(Duration::from_millis(300))
+        .handler("reader", reader.clone(), StartFrom::Beginning)
+        .start()
+        .await
+        .expect("a runtime");
+    store.failing_reads.store(true, std::sync::atomic::Ordering::SeqCst);
+    history(store.as_ref(), 1).await;
+    // More attempts than the retry policy allows before parking.
+    let attempts = reader.attempts.clone();
+    eventually(Duration::from_secs(20), "the reaction tries again and again", || attempts.load(std::sync::atomic::Ordering::SeqCst) >= 4)
+        .await;
+    let statuses = runtime.subscribers().statuses().await.expect("statuses");
+    assert!(statuses.iter().all(|status| status.parked == 0), "nothing parked: {statuses:?}");
+    store.failing_reads.store(false, std::sync::atomic::Ordering::SeqCst);
+    settled(&runtime).await;
+    assert_eq!(*reader.balances.lock(), vec![1], "the deposit was read once the store answered");
+    runtime.shutdown().await;
+}

@@ -12,6 +12,8 @@ use tracing::Instrument;
 
 use super::{Subscriber, SubscriberError, SubscriberState};
 use crate::event::{Position, RecordedEvent};
+#[cfg(doc)]
+use crate::store::StoreError;
 use crate::store::{CommittedBatch, EventStore};
 use crate::subscriber::running::ParkedError;
 
@@ -191,13 +193,25 @@ pub(crate) enum Stopped {
     LocalStorage,
     /// A write was fenced: another process holds the subscriber's lease now.
     LeaseLost,
+    /// The event store could not be used (see [`StoreError::is_unavailable`]): an event that
+    /// failed for that reason is not the event's fault, so it is tried again later, not parked.
+    Unavailable,
 }
 
 impl Stopped {
     fn of(error: &SubscriberError) -> Self {
         match error {
             SubscriberError::Fenced(_) => Stopped::LeaseLost,
+            SubscriberError::Store(error) if error.is_unavailable() => Stopped::Unavailable,
             _ => Stopped::LocalStorage,
+        }
+    }
+
+    /// Why a subscriber stops on `error` instead of retrying the event: it may not go on here.
+    fn instead_of_retrying(error: &SubscriberError) -> Option<Self> {
+        match Self::of(error) {
+            Stopped::LocalStorage => None,
+            stopped => Some(stopped),
         }
     }
 }
@@ -247,11 +261,13 @@ async fn apply(
             *position = events.last().map_or(*position, |e| e.position);
             return Ok(());
         }
-        Err(SubscriberError::Fenced(fenced)) => {
-            tracing::info!(subscriber = %setup.name, %fenced, "lease lost; leaving the events to its holder");
-            return Err(Stopped::LeaseLost);
-        }
-        Err(error) => error,
+        Err(error) => match Stopped::instead_of_retrying(&error) {
+            Some(stopped) => {
+                tracing::warn!(subscriber = %setup.name, %error, "stopping: the events are left to the next run");
+                return Err(stopped);
+            }
+            None => error,
+        },
     };
     // A batch of one already made its first attempt; a larger one starts over event by event.
     let mut carried = if events.len() == 1 {
@@ -272,8 +288,8 @@ async fn apply(
                 None => subscriber.handle(std::slice::from_ref(event)).await,
             };
             let Err(error) = outcome else { break };
-            if let SubscriberError::Fenced(_) = error {
-                return Err(Stopped::LeaseLost);
+            if let Some(stopped) = Stopped::instead_of_retrying(&error) {
+                return Err(stopped);
             }
             failures += 1;
             if failures > setup.retry.max_retries {
