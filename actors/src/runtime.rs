@@ -321,6 +321,7 @@ impl Runtime {
     /// Stops subscribers, aggregate actors and worker threads. Commands sent afterwards fail.
     pub async fn shutdown(&self) {
         self.inner.subscribers.stop_all();
+        self.inner.subscribers.reactions_stopped(Duration::from_secs(5)).await;
         for stop in &self.inner.stops {
             let _ = stop.send(StopRegistry).await;
         }

@@ -4,7 +4,8 @@
 //! courses, learners over HTTP), then `flow_bookings` bookings on random courses (bookings
 //! confirmed per second, first request to last confirmation), then as many on one single course
 //! requested through every node at once: conflicts and course reloads per booking, from
-//! `/metrics`. The nodes are servers in this process, so they share its metrics: the figures
+//! `/metrics`; then the teacher's `updateCourse`s of that course through every node at once,
+//! where two nodes' live copies of one course do write it concurrently. The nodes are servers in this process, so they share its metrics: the figures
 //! are the cluster's. Skipped, with one line, where no database answers at
 //! `KONNEKTID_TEST_POSTGRES_URL` (default: the local test database).
 
@@ -81,7 +82,7 @@ pub async fn run(options: &Options, dir: &Path) {
     for (label, nodes, schema) in [("nodes_sled_1", 1, None), ("nodes_pg_1", 1, Some(first)), ("nodes_pg_2", 2, Some(second))] {
         let setup = Setup::start(label, nodes, schema, dir).await;
         let client = awc::Client::builder().timeout(std::time::Duration::from_secs(60)).finish();
-        let catalogue = seed(&client, &setup).await;
+        let (catalogue, teachers) = seed(&client, &setup).await;
         let bookings = options.durations.flow_bookings;
         flow(options, &client, &setup, catalogue.clone(), bookings, "").await;
         let one_course = Arc::new(Catalogue {
@@ -93,12 +94,14 @@ pub async fn run(options: &Options, dir: &Path) {
             booking_bodies: Vec::new(),
         });
         flow(options, &client, &setup, one_course, bookings / 2, "_one_course").await;
+        course_race(&client, &setup, &teachers[0], &catalogue.courses[0], bookings / 2).await;
         setup.stop().await;
     }
 }
 
-/// Teachers, courses and learners, registered and created through the nodes in turn.
-async fn seed(client: &awc::Client, setup: &Setup) -> Arc<Catalogue> {
+/// Teachers, courses and learners, registered and created through the nodes in turn; answers
+/// the catalogue and the teachers' tokens (course `i` is teacher `i % TEACHERS`'s).
+async fn seed(client: &awc::Client, setup: &Setup) -> (Arc<Catalogue>, Vec<String>) {
     let url = |i: usize| setup.graphql(i % setup.bases.len());
     let teachers: Vec<(String, String)> = futures::stream::iter(0..TEACHERS)
         .map(|i| {
@@ -125,14 +128,48 @@ async fn seed(client: &awc::Client, setup: &Setup) -> Arc<Catalogue> {
         .map(|(id, token)| Learner { id, bearer: Arc::from(format!("Bearer {token}")) })
         .collect()
         .await;
-    Arc::new(Catalogue {
+    let catalogue = Arc::new(Catalogue {
         request_bodies: courses.iter().map(|id| body(super::REQUEST_BOOKING, json!({ "course": id }))).collect(),
         courses,
         learners,
         search_bodies: Vec::new(),
         course_bodies: Vec::new(),
         booking_bodies: Vec::new(),
-    })
+    });
+    (catalogue, teachers.into_iter().map(|(_, token)| token).collect())
+}
+
+/// `updates` renames of one course by its teacher, 32 at a time, through the nodes in turn:
+/// updates per second and how often a node's live course was behind the other's commit.
+async fn course_race(client: &awc::Client, setup: &Setup, teacher: &str, course: &str, updates: usize) {
+    const UPDATE: &str = "mutation Update($input: UpdateCourseInput!) { updateCourse(input: $input) { position } }";
+    let prefix = format!("{}_course_updates", setup.label);
+    let before = Metrics::scrape(client, &setup.bases[0]).await;
+    let started = Instant::now();
+    let sent = futures::stream::iter(0..updates)
+        .map(|i| {
+            let (url, bearer) = (setup.graphql(i % setup.bases.len()), format!("Bearer {teacher}"));
+            let input = body(UPDATE, json!({ "input": { "id": course, "title": format!("Sourdough, take {i}") } }));
+            async move {
+                let request = client.post(url).insert_header(("Authorization", bearer)).insert_header(("Content-Type", "application/json"));
+                let mut response = request.send_body(input).await.ok()?;
+                let answer = response.body().limit(1 << 20).await.ok()?;
+                (!answer.windows(9).any(|w| w == b"\"errors\"")).then_some(())
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<Option<()>>>()
+        .await;
+    let elapsed = started.elapsed();
+    let done = sent.iter().flatten().count();
+    emit(&format!("{prefix}_per_s"), done as f64 / elapsed.as_secs_f64(), "updateCourse/s (all nodes, 32 in flight)");
+    emit(&format!("{prefix}_errors"), (updates - done) as f64, "requests");
+    if let (Some(before), Some(after)) = (before, Metrics::scrape(client, &setup.bases[0]).await) {
+        let course = "aggregate=\"course\"";
+        let per_update = |name: &str| (after.value(name, course) - before.value(name, course)) / done.max(1) as f64;
+        emit(&format!("{prefix}_conflict_retries_per_update"), per_update("actors_conflict_retries_total"), "reload-and-retry per update");
+        emit(&format!("{prefix}_course_reloads_per_update"), per_update("actors_reloads_total"), "course reloads per update");
+    }
 }
 
 /// `bookings` requests split over the nodes (half the connections each for two), then the wait

@@ -154,14 +154,14 @@ async fn a_handlers_batch_writes_its_dedup_records_and_checkpoint_at_once() {
     runtime.shutdown().await;
 }
 
-/// Two runtimes with the `tally` handler on one PostgreSQL schema; the lease runs out fast.
-async fn two_nodes(schema: &TestSchema, tally: &Tally) -> (Runtime, Runtime) {
+/// Two runtimes with the `tally` handler on one PostgreSQL schema.
+async fn two_nodes(schema: &TestSchema, tally: &Tally, ttl: Duration) -> (Runtime, Runtime) {
     let mut nodes = Vec::new();
     for label in ["a", "b"] {
         let local = sled::Config::new().temporary(true).open().expect("a local database");
         let runtime = Runtime::builder(Arc::new(schema.store().await), local)
             .node_id(label)
-            .lease_ttl(Duration::from_millis(600))
+            .lease_ttl(ttl)
             .handler("tally", tally.labelled(label), StartFrom::Beginning)
             .start()
             .await
@@ -176,7 +176,9 @@ async fn two_nodes(schema: &TestSchema, tally: &Tally) -> (Runtime, Runtime) {
 async fn a_reaction_runs_on_one_node_at_a_time_and_moves_when_its_node_stops() {
     let Some(schema) = TestSchema::create("reaction_on_one_node").await else { return };
     let tally = Tally::default();
-    let (a, b) = two_nodes(&schema, &tally).await;
+    // A lease that would take longer to run out than the test waits: the stopping node hands
+    // it over by releasing it.
+    let (a, b) = two_nodes(&schema, &tally, Duration::from_secs(60)).await;
     let first = deposits_on(a.store().as_ref(), 20).await;
     settled(&a).await;
     settled(&b).await;

@@ -108,6 +108,19 @@ async fn a_booking_made_on_one_node_is_read_and_followed_on_the_other() {
         assert!(seen.len() < 10, "{seen:?}");
     }
 
+    // What one node stored beside the log, the other knows: credentials and idempotency keys.
+    let login = "mutation { login(email: \"learner@example.org\", password: \"correct horse battery\") { member { id } } }";
+    let signed_in = must(&client, &a.graphql(), login, json!({}), None).await;
+    let input =
+        json!({ "email": "twice@example.org", "displayName": "Twice", "password": "correct horse battery", "idempotencyKey": "k1" });
+    let first = must(&client, &a.graphql(), REGISTER, json!({ "input": input }), None).await;
+    let again = must(&client, &b.graphql(), REGISTER, json!({ "input": input }), None).await;
+    assert_eq!(
+        first["registerMember"]["member"]["id"], again["registerMember"]["member"]["id"],
+        "the key's first result, on the other node"
+    );
+    assert!(signed_in["login"]["member"]["id"].is_string());
+
     // Each node says who it is; between them they run every reaction, each once.
     let (id_a, running_a) = running(&client, &a).await.expect("node A answers");
     let (id_b, running_b) = running(&client, &b).await.expect("node B answers");

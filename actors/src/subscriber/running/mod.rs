@@ -307,4 +307,19 @@ impl Subscribers {
             }
         }
     }
+
+    /// Waits (at most `timeout`) until every reaction has stopped: its last checkpoint written
+    /// and its lease released, so another process takes over at once rather than once the lease
+    /// runs out.
+    pub(crate) async fn reactions_stopped(&self, timeout: Duration) {
+        let reactions: Vec<watch::Receiver<Progress>> = {
+            let entries = self.inner.entries.lock();
+            entries.values().filter(|entry| entry.kind != SubscriberKind::ReadModel).map(|entry| entry.progress.clone()).collect()
+        };
+        let all = futures::future::join_all(reactions.into_iter().map(|mut progress| async move {
+            // An error: the driver is gone, stopped all the same.
+            let _ = progress.wait_for(|progress| progress.state == SubscriberState::Stopped).await;
+        }));
+        let _ = tokio::time::timeout(timeout, all).await;
+    }
 }
