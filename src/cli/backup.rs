@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use actors::{EventStore, Position, RecordedEvent, SubscriberKind, SubscriberState};
 
 use super::maintenance::progress;
-use super::{in_use_or, init_logging, load_config, open_or_create_store, open_store, require_log, CliError, Common};
+use super::{for_a_command, in_use_or, init_logging, load_config, open_or_create_store, open_store, require_log, CliError, Common};
 use crate::app::{App, Credentials, OpenOptions, StartupError, Store, CREDENTIALS_TABLE};
 use crate::config::Config;
 
@@ -86,7 +86,7 @@ async fn write_backup(store: Arc<dyn EventStore>, path: &Path) -> Result<Positio
 }
 
 pub fn import(common: &Common, file: &Path) -> Result<(), CliError> {
-    let config = load_config(common)?;
+    let config = for_a_command(load_config(common)?);
     init_logging(&config);
     // Nothing is written (not even the data directory) before the whole file checks out.
     let events = read_backup(file)?;

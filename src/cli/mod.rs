@@ -158,6 +158,13 @@ pub fn load_config(common: &Common) -> Result<Config, CliError> {
     Ok(config)
 }
 
+/// The configuration for a command that runs the application beside the servers: a node id of
+/// its own, since a server's configured `node.id` would let both hold one lease at once.
+pub fn for_a_command(mut config: Config) -> Config {
+    config.node.id.clear();
+    config
+}
+
 /// The store directory inside a data directory.
 pub fn store_dir(data_dir: &Path) -> PathBuf {
     sled_dir(data_dir)
