@@ -19,8 +19,11 @@
 //! reach, and ratios (reads to ceiling) are taken within one run. When the server serves
 //! `/metrics`, the server-side figures (`diag_*`) show where the time goes.
 //!
+//! - nodes (only when named in `--only`: it needs PostgreSQL): the flow on one sled node, one
+//!   PostgreSQL node and two PostgreSQL nodes both taking requests, see `api_bench/nodes.rs`.
+//!
 //! `cargo bench -p konnektid --bench api_bench [-- --quick] [-- --connections N] [-- --client-threads N]
-//! [-- --only PHASE[,PHASE]]` (phases: ceiling, reads, flow, writes, mixed).
+//! [-- --only PHASE[,PHASE]]` (phases: ceiling, reads, flow, writes, mixed, nodes).
 //! `BENCH_DIR` picks where the data directory goes (default: the system temp dir); fsync figures
 //! only mean something on a real disk, not on tmpfs. `BENCH_LOG` (a tracing filter) shows the
 //! server's logs on stderr. `BENCH_SEED_CONCURRENCY` sets the requests in flight while seeding.
@@ -37,6 +40,9 @@ use futures::StreamExt;
 use konnektid::app::App;
 use konnektid::config::Config;
 use serde_json::{json, Value};
+
+#[path = "api_bench/nodes.rs"]
+mod nodes;
 
 /// The allocator of the `konnektid` binary, so the server measured here is the one that ships.
 #[global_allocator]
@@ -154,7 +160,17 @@ fn main() {
     emit("connections", options.connections as f64, "connections");
     emit("client_threads", options.client_threads as f64, "threads");
     emit("load_avg_1m_at_start", load_average(), "load");
-    actix_rt::System::new().block_on(run(options, dir.path().to_owned()));
+    let only_nodes = options.only.as_deref() == Some("nodes");
+    actix_rt::System::new().block_on(async {
+        // The nodes phase brings its own servers: the seeded one below is not needed for it.
+        if !only_nodes {
+            run(options.clone(), dir.path().to_owned()).await;
+        }
+        if options.only.as_deref().is_some_and(|only| only.split(',').any(|phase| phase == "nodes")) {
+            nodes::run(&options, dir.path()).await;
+            emit("load_avg_1m_at_end", load_average(), "load");
+        }
+    });
 }
 
 async fn run(options: Options, data_dir: PathBuf) {

@@ -13,6 +13,8 @@ pub use crate::services::{MailConfig, PaymentsConfig};
 pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
+    pub store: StoreConfig,
+    pub node: NodeConfig,
     pub runtime: RuntimeConfig,
     pub auth: AuthConfig,
     pub mail: MailConfig,
@@ -72,6 +74,43 @@ pub struct StorageConfig {
 impl Default for StorageConfig {
     fn default() -> Self {
         Self { data_dir: PathBuf::from("./data"), fsync: true, cache_mib: 256 }
+    }
+}
+
+/// Where the event log lives: embedded in the data directory, or in PostgreSQL shared by nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Empty: the embedded sled store in the data directory. `postgres://...`: PostgreSQL.
+    pub url: String,
+    /// The PostgreSQL schema holding the store's tables (created and migrated by the server).
+    pub schema: String,
+    /// PostgreSQL connections per node for appends, reads and records (one more listens).
+    pub pool_size: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { url: String::new(), schema: "konnektid".into(), pool_size: 8 }
+    }
+}
+
+/// This node among those sharing one store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Unique among the nodes; empty: the host name, process id and a random suffix.
+    pub id: String,
+    /// What this node runs: `api`, `booking-flow`, `payments`, `email`.
+    pub roles: Vec<String>,
+    /// How long a reaction's lease lasts unrenewed: another node takes over a dead node's
+    /// reactions at most this long plus a second after its last renewal.
+    pub lease_ttl_ms: u64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self { id: String::new(), roles: ["api", "booking-flow", "payments", "email"].map(String::from).to_vec(), lease_ttl_ms: 10_000 }
     }
 }
 
@@ -299,6 +338,18 @@ mod tests {
         assert_eq!((defaults.actor_threads(), defaults.subscriber_threads()), ((cores / 2).max(1), (cores / 2).max(1)));
         let config = Config::load(None, env(&[("KONNEKTID_RUNTIME_WORKERS", "3"), ("KONNEKTID_RUNTIME_SUBSCRIBER_WORKERS", "2")])).unwrap();
         assert_eq!((config.runtime.actor_threads(), config.runtime.subscriber_threads()), (3, 2));
+    }
+
+    #[test]
+    fn the_store_and_the_roles_come_from_their_environment_variables() {
+        let defaults = Config::default();
+        assert!(defaults.store.url.is_empty(), "the embedded store by default");
+        assert_eq!(defaults.node.roles, ["api", "booking-flow", "payments", "email"]);
+        let config =
+            Config::load(None, env(&[("KONNEKTID_STORE_URL", "postgres://db/konnektid"), ("KONNEKTID_NODE_ROLES", "payments, email")]))
+                .unwrap();
+        assert_eq!(config.store.url, "postgres://db/konnektid");
+        assert_eq!(config.node.roles, ["payments", "email"]);
     }
 
     #[test]

@@ -69,6 +69,7 @@ impl<A: Aggregate> AggregateCore<A> {
     }
 
     async fn reload(&mut self) -> Result<(), LoadError> {
+        crate::metrics::reloaded(A::TYPE);
         match load_state::<A>(self.store.as_ref(), &self.stream, &self.codec, None).await {
             Ok((state, version)) => {
                 self.state = state;
@@ -144,6 +145,7 @@ impl<A: Aggregate> AggregateCore<A> {
                 Err(conflict) if retries_left == 0 => return Err(CommandError::Conflict(conflict)),
                 Err(conflict) => {
                     tracing::debug!(stream = %self.stream, ?conflict, "concurrent write; reloading and retrying");
+                    crate::metrics::conflict_retried(A::TYPE);
                     retries_left -= 1;
                     self.reload().await.map_err(command_error)?;
                 }

@@ -47,6 +47,11 @@ impl CommandBus {
     /// current on one node: an actor applies exactly what it committed. With `at_least`, an actor
     /// holding an older version reloads first, so a reaction that passes its event's version never
     /// reads a state from before that event.
+    ///
+    /// On a store other processes write too ([`EventStore::shared`]), another node's actor may
+    /// have committed since this one loaded: the stream's version in the store is read first
+    /// and raises `at_least`, so the state read is never older than what the store held when
+    /// `inspect` was called (one read of the store more).
     pub async fn inspect<A: Aggregate, R: Send + 'static>(
         &self,
         id: Uuid,
@@ -54,6 +59,12 @@ impl CommandBus {
         read: impl FnOnce(&A::State, Version) -> R + Send + 'static,
     ) -> Result<R, InspectError> {
         let registry = self.registry::<A>().ok_or(InspectError::Unavailable)?;
+        let at_least = if self.store.shared() {
+            let stored = self.store.stream_version(&StreamId::new(A::TYPE, id)).await.map_err(LoadError::Store)?;
+            at_least.max(stored)
+        } else {
+            at_least
+        };
         let inspect = Inspect { aggregate_id: id, at_least, read: Box::new(read) };
         registry.send(inspect).await.unwrap_or(Err(InspectError::Unavailable))
     }

@@ -28,7 +28,7 @@ pub use bus::CommandBus;
 pub use command::{CommandError, Execute, Executed, InspectError};
 pub use load::{load_state, LoadError};
 pub use registry::RegistryStats;
-pub use runtime::{Runtime, RuntimeBuilder, StartError, StartFrom};
+pub use runtime::{Runtime, RuntimeBuilder, StartError, StartFrom, DEFAULT_LEASE_TTL};
 
 // Subscribers of the log: read models, reactions (process managers and handlers), and the set
 // of them a runtime runs.

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `actors_commands_total` | counter | `aggregate`, `outcome` = ok, refused, conflict, error |
 //! | `actors_command_duration_seconds` | histogram | `aggregate` |
+//! | `actors_conflict_retries_total` | counter: a command reloaded its aggregate after another writer's commit, and retried | `aggregate` |
 //! | `actors_events_appended_total` | counter | |
 //! | `actors_group_commit_appends` | histogram (appends per group commit) | |
 //! | `actors_group_commit_flush_seconds` | histogram | |
@@ -13,6 +14,7 @@
 //! | `actors_rehydrations_total` | counter | `aggregate` |
 //! | `actors_rehydration_seconds` | histogram | `aggregate` |
 //! | `actors_passivations_total` | counter | `aggregate` |
+//! | `actors_reloads_total` | counter: a live actor read its stream again (after a conflict, or behind another node's writes) | `aggregate` |
 //! | `actors_subscriber_position` | gauge | `subscriber` |
 //! | `actors_subscriber_retries_total` | counter | `subscriber` |
 //! | `actors_subscriber_parked_total` | counter | `subscriber` |
@@ -33,6 +35,10 @@ pub(crate) fn command_handled<T, A: Aggregate>(aggregate: &'static str, result: 
     metrics::histogram!("actors_command_duration_seconds", "aggregate" => aggregate).record(elapsed.as_secs_f64());
 }
 
+pub(crate) fn conflict_retried(aggregate: &'static str) {
+    metrics::counter!("actors_conflict_retries_total", "aggregate" => aggregate).increment(1);
+}
+
 pub(crate) fn group_committed(appends: usize, events: usize, flush: Duration) {
     metrics::counter!("actors_events_appended_total").increment(events as u64);
     metrics::histogram!("actors_group_commit_appends").record(appends as f64);
@@ -50,6 +56,10 @@ pub(crate) fn live_actors(aggregate: &'static str, live: usize) {
 pub(crate) fn rehydrated(aggregate: &'static str, elapsed: Duration) {
     metrics::counter!("actors_rehydrations_total", "aggregate" => aggregate).increment(1);
     metrics::histogram!("actors_rehydration_seconds", "aggregate" => aggregate).record(elapsed.as_secs_f64());
+}
+
+pub(crate) fn reloaded(aggregate: &'static str) {
+    metrics::counter!("actors_reloads_total", "aggregate" => aggregate).increment(1);
 }
 
 pub(crate) fn passivated(aggregate: &'static str, count: u64) {

@@ -14,11 +14,16 @@ use crate::bus::{CommandBus, Registries};
 use crate::event::{Position, Version};
 use crate::load::LoadError;
 use crate::registry::{GetRegistryStats, Registry, RegistryStats, StopRegistry};
-use crate::store::{EventStore, LocalFlush, SledStore};
+use crate::store::{EventStore, SledStore};
 use crate::subscriber::{
-    EventHandler, ProcessManager, ReactionSubscriber, ReadModel, ReadModelHandle, RetryPolicy, SubscriberKind, Subscribers, WaitFor,
-    WaitTimeout,
+    try_take, EventHandler, LeaseTerms, ProcessManager, ReactionSubscriber, ReadModel, ReadModelHandle, RetryPolicy, Start, SubscriberKind,
+    Subscribers, WaitFor, WaitTimeout, LEGACY_TREE,
 };
+
+/// The lease holder of every runtime on a store no other process shares: whoever opens the
+/// store is its only user (sled locks its directory), so after a crash the next start holds
+/// the leases again at once instead of waiting for them to run out.
+const SOLE_HOLDER: &str = "sole-process";
 
 type StartRegistry =
     Box<dyn FnOnce(Arc<dyn EventStore>, Arc<[ArbiterHandle]>) -> (TypeId, Box<dyn Any + Send + Sync>, Recipient<StopRegistry>)>;
@@ -48,7 +53,6 @@ pub enum StartError {
 pub struct RuntimeBuilder {
     store: Arc<dyn EventStore>,
     local: sled::Db,
-    local_flush: Arc<dyn LocalFlush>,
     arbiters: Vec<Arbiter>,
     registries: Vec<StartRegistry>,
     read_models: Vec<(String, Arc<dyn ReadModel>)>,
@@ -57,6 +61,9 @@ pub struct RuntimeBuilder {
     workers: usize,
     subscriber_workers: usize,
     reactions_start_at_head: bool,
+    node_id: Option<String>,
+    lease_ttl: Duration,
+    reactions_here: Option<std::collections::HashSet<String>>,
 }
 
 enum ReactorSpec {
@@ -65,14 +72,13 @@ enum ReactorSpec {
 }
 
 impl RuntimeBuilder {
-    /// `local` holds what this node keeps for itself: read models, checkpoints, dedup records.
-    /// With the sled store it is the store's own database, so read models commit with their
-    /// checkpoint in one write.
+    /// `local` holds what this node keeps for itself: its read models and their checkpoints,
+    /// and what it parked. With the sled store it is the store's own database, so read models
+    /// commit with their checkpoint in one write. Reactions keep their progress in the store.
     pub fn new(store: Arc<dyn EventStore>, local: sled::Db) -> Self {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             store,
-            local_flush: Arc::new(local.clone()),
             local,
             arbiters: Vec::new(),
             registries: Vec::new(),
@@ -82,16 +88,40 @@ impl RuntimeBuilder {
             workers,
             subscriber_workers: 0,
             reactions_start_at_head: false,
+            node_id: None,
+            lease_ttl: DEFAULT_LEASE_TTL,
+            reactions_here: None,
         }
     }
 
     /// A runtime whose local database is the sled store's own (the default setup): read models
-    /// commit with their checkpoint in one write, and handlers' flushes of their dedup records
-    /// ride on the store writer's group commits instead of flushing the database once more.
+    /// commit with their checkpoint in one write.
     pub fn on_sled_store(store: SledStore) -> Self {
         let local = store.database().clone();
-        let store = Arc::new(store);
-        Self { local_flush: store.clone(), ..Self::new(store, local) }
+        Self::new(Arc::new(store), local)
+    }
+
+    /// Who this process is among those sharing the store: unique among them, the same for the
+    /// life of the process. It holds the leases of the reactions run here. Default: the
+    /// process id and a random suffix.
+    pub fn node_id(mut self, id: impl Into<String>) -> Self {
+        self.node_id = Some(id.into());
+        self
+    }
+
+    /// How long a reaction's lease lasts without renewal (renewed every third of it): when a
+    /// process dies, another takes its reactions over at most this long plus a second later.
+    /// Default: 10 s.
+    pub fn lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl.max(Duration::from_millis(30));
+        self
+    }
+
+    /// Runs only the reactions named here in this process (when it holds their lease); the
+    /// others are shown where their holder recorded them. Default: every reaction may run here.
+    pub fn reactions_here<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.reactions_here = Some(names.into_iter().map(Into::into).collect());
+        self
     }
 
     /// How many arbiters (threads) aggregate actors are spread over, and subscribers too unless
@@ -158,7 +188,13 @@ impl RuntimeBuilder {
             }
         }
         let head = self.store.head().await?;
-        let reactor_tree = self.local.open_tree("reactors")?;
+        // Read only to move earlier versions' progress into the store; never created.
+        let legacy = if self.local.tree_names().iter().any(|name| name.as_ref() == LEGACY_TREE.as_bytes()) {
+            Some(self.local.open_tree(LEGACY_TREE)?)
+        } else {
+            None
+        };
+        let node_id = self.node_id.take().unwrap_or_else(default_node_id);
         self.arbiters = (0..self.workers + self.subscriber_workers).map(|_| Arbiter::new()).collect();
         let all: Vec<ArbiterHandle> = self.arbiters.iter().map(|a| a.handle()).collect();
         let handles: Arc<[ArbiterHandle]> = all[..self.workers].into();
@@ -184,15 +220,24 @@ impl RuntimeBuilder {
                     (SubscriberKind::ProcessManager, crate::subscriber::Reaction::Process(manager, bus.clone()))
                 }
             };
-            let subscriber = ReactionSubscriber::new(name.clone(), reaction, reactor_tree.clone(), self.local_flush.clone());
-            if self.reactions_start_at_head {
-                subscriber.start_at(head)?;
-            } else if start == StartFrom::Now {
-                subscriber.start_at_if_new(head)?;
-            }
-            subscribers.add(&name, kind, Box::new(subscriber));
+            let mut subscriber = ReactionSubscriber::new(name.clone(), reaction, self.store.clone(), legacy.clone())?;
+            let start = match start {
+                _ if self.reactions_start_at_head => Start::At(head),
+                StartFrom::Now => Start::AtIfNew(head),
+                StartFrom::Beginning => Start::FromCheckpoint,
+            };
+            let terms = LeaseTerms {
+                holder: if self.store.shared() { node_id.clone() } else { SOLE_HOLDER.to_owned() },
+                ttl: self.lease_ttl,
+                runs_here: self.reactions_here.as_ref().is_none_or(|here| here.contains(&name)),
+            };
+            // Taken now where it is free, so the start position is in place before `start`
+            // answers (an import must not leave history to be acted on).
+            let held = if terms.runs_here { try_take(&mut subscriber, &terms, start).await? } else { None };
+            subscribers.add_reaction(kind, subscriber, terms, start, held);
         }
         let inner = RuntimeInner {
+            node_id,
             store: self.store,
             subscribers,
             bus,
@@ -203,7 +248,15 @@ impl RuntimeBuilder {
     }
 }
 
+/// Default of [`RuntimeBuilder::lease_ttl`].
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
+
+fn default_node_id() -> String {
+    format!("{}-{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..8])
+}
+
 struct RuntimeInner {
+    node_id: String,
     store: Arc<dyn EventStore>,
     subscribers: Subscribers,
     bus: CommandBus,
@@ -229,6 +282,11 @@ impl Runtime {
 
     pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.inner.store
+    }
+
+    /// Who this process is among those sharing the store (see [`RuntimeBuilder::node_id`]).
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
     }
 
     pub fn commands(&self) -> &CommandBus {
@@ -263,6 +321,7 @@ impl Runtime {
     /// Stops subscribers, aggregate actors and worker threads. Commands sent afterwards fail.
     pub async fn shutdown(&self) {
         self.inner.subscribers.stop_all();
+        self.inner.subscribers.reactions_stopped(Duration::from_secs(5)).await;
         for stop in &self.inner.stops {
             let _ = stop.send(StopRegistry).await;
         }

@@ -29,6 +29,15 @@ struct Incoming {
 /// Mounts the routes; shared by the server and the tests.
 pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |config: &mut web::ServiceConfig| {
+        if !state.app.node().serves_api() {
+            // A node without the `api` role runs reactions only: it answers probes and metrics.
+            config
+                .app_data(web::Data::new(state))
+                .route("/health", web::get().to(health))
+                .route("/ready", web::get().to(ready))
+                .route("/metrics", web::get().to(metrics_text));
+            return;
+        }
         let cors = cors(&state.app.limits().cors_allowed_origins);
         config
             .app_data(web::Data::new(state))

@@ -9,8 +9,8 @@ use juniper::{graphql_object, ID};
 use super::log_page::{self, LogFilter, Range};
 use super::objects::{
     AggregateType, BookingConnection, BookingObject, BookingStatusValue, CourseConnection, CourseFilterInput, CourseObject, MemberObject,
-    ParkedEventObject, PaymentObject, ProjectionStatusObject, ProviderEntryObject, RecordedEventObject, ReviewConnection, StatsObject,
-    StreamObject,
+    NodeInfoObject, ParkedEventObject, PaymentObject, ProjectionStatusObject, ProviderEntryObject, RecordedEventObject, ReviewConnection,
+    StatsObject, StreamObject,
 };
 use super::{parse_id, parse_u64, Context};
 use crate::app::{AppError, Caller};
@@ -28,7 +28,7 @@ pub(super) const READ_MODEL_FIELDS: &[&str] =
 /// The rest, listed so that a new root field cannot be added without deciding (see the test).
 #[cfg(test)]
 const EXECUTED_EVERY_TIME: &[&str] =
-    &["stream", "events", "head", "flow", "projections", "consistent", "parkedEvents", "providerStatement"];
+    &["stream", "events", "head", "flow", "projections", "consistent", "parkedEvents", "providerStatement", "node"];
 
 #[graphql_object(context = Context)]
 impl Query {
@@ -220,6 +220,11 @@ impl Query {
         let statement = context.app.gateway().statement(booking_id, offset, first).await;
         let entries = statement.map_err(|e| AppError::internal("could not read the payment provider's statement", e))?;
         Ok(entries.into_iter().map(ProviderEntryObject).collect())
+    }
+
+    /// This node and the cluster it belongs to.
+    fn node() -> NodeInfoObject {
+        NodeInfoObject
     }
 
     /// Waits until every read model has applied `minPosition`, then answers the nested query. TIMEOUT after `timeoutMs`.

@@ -12,16 +12,18 @@ mod flows;
 mod idempotency;
 mod members;
 mod monitoring;
+mod node;
 mod repair;
 mod reviews;
 mod secrets;
 mod signin;
+mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::{AggregateConfig, EventStore, Position, RetryPolicy, Runtime, RuntimeBuilder, SledStore, SledStoreConfig, StartError};
+use actors::{AggregateConfig, EventStore, Position, RetryPolicy, Runtime, RuntimeBuilder, StartError};
 use chrono::{DateTime, Utc};
 
 pub use crate::domain::Refusal;
@@ -33,8 +35,10 @@ pub use error::AppError;
 pub use idempotency::{IdempotencyKeys, Ticket};
 pub use members::{email_claim_id, NewMember, ProfileChanges};
 pub use monitoring::Unready;
+pub use node::{Node, NodeConfigError, Role, StoreKind};
 pub use repair::Repaired;
 pub use reviews::{NewReview, ReviewChanges};
+pub use store::{is_postgres, local_dir, sled_dir, OpenStoreError, Store};
 
 use crate::config::{Config, ServerConfig};
 use crate::domain::aggregates::{AggregateKind, AggregateVisitor, DomainAggregate};
@@ -46,8 +50,10 @@ use crate::services::{self, PaymentGateway, ServiceDeps};
 pub enum StartupError {
     #[error("cannot use the data directory {path}: {source}")]
     DataDir { path: PathBuf, source: std::io::Error },
-    #[error("cannot open the event store in {path}: {source} (is another server using this data directory?)")]
-    Store { path: PathBuf, source: actors::StoreError },
+    #[error(transparent)]
+    Store(#[from] OpenStoreError),
+    #[error(transparent)]
+    Node(#[from] NodeConfigError),
     #[error(transparent)]
     Runtime(#[from] StartError),
     #[error("local storage failed: {0}")]
@@ -88,6 +94,7 @@ pub struct App {
     data_dir: PathBuf,
     /// The provider the `payments` handler uses; repairs refund through it too.
     gateway: Arc<dyn PaymentGateway>,
+    node: Node,
 }
 
 impl App {
@@ -99,19 +106,14 @@ impl App {
 
     /// [`App::open`], with options.
     pub async fn open_with(config: &Config, options: OpenOptions) -> Result<Arc<Self>, StartupError> {
-        let metrics = monitoring::recorder();
         let data_dir = config.storage.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| StartupError::DataDir { path: data_dir.clone(), source })?;
-        let store_dir = data_dir.join("db");
-        let store_config = SledStoreConfig {
-            fsync: config.storage.fsync,
-            cache_capacity: config.storage.cache_mib * 1024 * 1024,
-            upgrade_progress: crate::cli::upgrade_progress(),
-            ..SledStoreConfig::default()
-        };
-        let store = SledStore::open(&store_dir, store_config).map_err(|source| StartupError::Store { path: store_dir, source })?;
-        let on_store = Runtime::builder_on(store.clone());
-        let store: Arc<dyn EventStore> = Arc::new(store);
+        let kind = if is_postgres(config.store.url.trim()) { StoreKind::Postgres } else { StoreKind::Sled };
+        let node = Node::from_config(&config.node, kind)?;
+        let metrics = monitoring::recorder(&node.id);
+        let opened = Store::open(config, &node.id).await?;
+        let on_store = opened.runtime(config)?;
+        let store = opened.shared();
 
         let aggregate = aggregate_config(config);
         let retry = RetryPolicy {
@@ -119,8 +121,13 @@ impl App {
             first_backoff: Duration::from_millis(config.runtime.handler_first_backoff_ms.max(1)),
             ..RetryPolicy::default()
         };
-        let builder =
-            on_store.workers(config.runtime.actor_threads()).subscriber_workers(config.runtime.subscriber_threads()).retry_policy(retry);
+        let builder = on_store
+            .workers(config.runtime.actor_threads())
+            .subscriber_workers(config.runtime.subscriber_threads())
+            .retry_policy(retry)
+            .node_id(node.id.clone())
+            .lease_ttl(Duration::from_millis(config.node.lease_ttl_ms))
+            .reactions_here(node.reactions());
         let builder = register_aggregates(builder, &aggregate);
         let mailer = services::build_mailer(&config.mail, &data_dir)?;
         let gateway = services::build_gateway(&config.payments, store.as_ref()).map_err(StartupError::Records)?;
@@ -152,7 +159,13 @@ impl App {
             metrics,
             data_dir,
             gateway,
+            node,
         }))
+    }
+
+    /// This node: its id, its store and its roles.
+    pub fn node(&self) -> &Node {
+        &self.node
     }
 
     pub fn runtime(&self) -> &Runtime {

@@ -9,10 +9,11 @@ use super::App;
 static RECORDER: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// The process-wide recorder: metrics are global, so every server of a process (tests start
-/// several) shares one. `None` if another recorder was installed first.
-pub fn recorder() -> Option<PrometheusHandle> {
+/// several) shares one, labelled with the first one's node id. `None` if another recorder was
+/// installed first.
+pub fn recorder(node: &str) -> Option<PrometheusHandle> {
     RECORDER
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+        .get_or_init(|| match PrometheusBuilder::new().add_global_label("node", node).install_recorder() {
             Ok(handle) => Some(handle),
             Err(error) => {
                 tracing::warn!(%error, "metrics are not recorded");
@@ -61,6 +62,8 @@ fn unready_reasons(poisoned: Option<actors::Poisoned>, statuses: Vec<actors::Sub
     let store = poisoned.map(|poisoned| poisoned.to_string());
     let subscribers = statuses.into_iter().filter_map(|status| match status.state {
         actors::SubscriberState::Stopped => Some(format!("{} has stopped", status.name)),
+        // Another node runs it: its lag is that node's readiness, not this one's.
+        actors::SubscriberState::Standby => None,
         _ if status.lag > max_lag => Some(format!("{} is {} events behind (at most {max_lag} allowed)", status.name, status.lag)),
         _ => None,
     });

@@ -17,11 +17,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::{EventStore, Position, RecordedEvent, SledStore, SubscriberKind, SubscriberState};
+use actors::{EventStore, Position, RecordedEvent, SubscriberKind, SubscriberState};
 
 use super::maintenance::progress;
-use super::{in_use_or, init_logging, load_config, open_or_create_store, open_store, store_dir, CliError, Common};
-use crate::app::{App, Credentials, OpenOptions, StartupError, CREDENTIALS_TABLE};
+use super::{for_a_command, in_use_or, init_logging, load_config, open_or_create_store, open_store, require_log, CliError, Common};
+use crate::app::{App, Credentials, OpenOptions, StartupError, Store, CREDENTIALS_TABLE};
 use crate::config::Config;
 
 /// Events read from the log, and written to it, per step.
@@ -29,13 +29,12 @@ const PAGE: usize = 10_000;
 
 pub fn export(common: &Common, file: &Path) -> Result<(), CliError> {
     let config = load_config(common)?;
-    let data_dir = &config.storage.data_dir;
-    if !store_dir(data_dir).exists() {
-        return Err(CliError::usage(format!("there is no event log in {}", data_dir.display())));
+    if let Err(missing) = require_log(&config) {
+        return Err(CliError::usage(missing.message));
     }
-    let store = open_store(&config)?;
     let partial = partial_path(file)?;
     let (members, written) = actix_web::rt::System::new().block_on(async {
+        let store = open_store(&config).await?.shared();
         let members = credentials::write(&Credentials::new(store.records(CREDENTIALS_TABLE)?), &credentials::path_for(file)).await?;
         Ok::<_, CliError>((members, write_backup(store, &partial).await))
     })?;
@@ -60,7 +59,7 @@ fn partial_path(file: &Path) -> Result<PathBuf, CliError> {
 }
 
 /// Writes every event up to the head to `path`, durably; answers the head.
-async fn write_backup(store: Arc<SledStore>, path: &Path) -> Result<Position, CliError> {
+async fn write_backup(store: Arc<dyn EventStore>, path: &Path) -> Result<Position, CliError> {
     let head = store.head().await?;
     let file = File::create(path).map_err(|e| CliError::failed(format!("cannot write {}: {e}", path.display())))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
@@ -87,7 +86,7 @@ async fn write_backup(store: Arc<SledStore>, path: &Path) -> Result<Position, Cl
 }
 
 pub fn import(common: &Common, file: &Path) -> Result<(), CliError> {
-    let config = load_config(common)?;
+    let config = for_a_command(load_config(common)?);
     init_logging(&config);
     // Nothing is written (not even the data directory) before the whole file checks out.
     let events = read_backup(file)?;
@@ -98,10 +97,10 @@ pub fn import(common: &Common, file: &Path) -> Result<(), CliError> {
         eprintln!("konnektid: {} is missing: members will not be able to sign in", credentials_file.display());
         Vec::new()
     };
-    let store = open_or_create_store(&config)?;
     actix_web::rt::System::new().block_on(async move {
+        let store = open_or_create_store(&config).await?;
         let count = events.len();
-        let credentials = Credentials::new(store.records(CREDENTIALS_TABLE)?);
+        let credentials = Credentials::new(store.shared().records(CREDENTIALS_TABLE)?);
         let head = write_events(store, events, &config).await?;
         for (email, credential) in &restored_credentials {
             credentials.put(email, credential).await.map_err(CliError::from)?;
@@ -129,13 +128,14 @@ fn read_backup(path: &Path) -> Result<Vec<RecordedEvent>, CliError> {
 }
 
 /// Writes the events into the empty log, page by page; answers the head.
-async fn write_events(store: Arc<SledStore>, events: Vec<RecordedEvent>, config: &Config) -> Result<Position, CliError> {
-    let head = store.head().await?;
+async fn write_events(store: Store, events: Vec<RecordedEvent>, config: &Config) -> Result<Position, CliError> {
+    let head = store.shared().head().await?;
     if head != 0 {
-        return Err(CliError::failed(format!(
-            "the data directory {} already holds {head} events: import restores into an empty data directory only",
-            config.storage.data_dir.display()
-        )));
+        let place = match &store {
+            Store::Sled(_) => format!("the data directory {}", config.storage.data_dir.display()),
+            Store::Postgres(_) => format!("the PostgreSQL schema {}", config.store.schema),
+        };
+        return Err(CliError::failed(format!("{place} already holds {head} events: import restores into an empty log only")));
     }
     let bar = progress(events.len() as u64, "import");
     let mut events = events.into_iter();

@@ -48,11 +48,10 @@ fn still_read(written: std::io::Result<()>) -> Result<bool, CliError> {
 pub fn run(common: &Common, from: u64, stream: Option<&str>, follow: bool) -> Result<(), CliError> {
     let config = load_config(common)?;
     let only = stream.map(parse_stream).transpose()?;
-    let store = open_store(&config)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     actix_web::rt::System::new().block_on(async move {
-        let store: std::sync::Arc<dyn EventStore> = store;
+        let store: std::sync::Arc<dyn EventStore> = open_store(&config).await?.shared();
         let mut events = actors::follow(store.clone(), from.max(1)).boxed();
         let mut printed = 0u64;
         loop {

@@ -8,13 +8,13 @@ use std::time::Duration;
 use actors::SubscriberState;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{in_use_or, init_logging, load_config, require_log, CliError, Common};
+use super::{for_a_command, in_use_or, init_logging, load_config, require_log, CliError, Common};
 use crate::app::App;
 
 /// Runs `work` against the application opened on an existing data directory, then shuts it
 /// down.
 pub(super) fn with_app<T>(common: &Common, work: impl AsyncFnOnce(Arc<App>) -> Result<T, CliError>) -> Result<T, CliError> {
-    let config = load_config(common)?;
+    let config = for_a_command(load_config(common)?);
     require_log(&config)?;
     let _telemetry = init_logging(&config);
     actix_web::rt::System::new().block_on(async move {

@@ -1,7 +1,8 @@
 //! The command line: `serve` and `schema`, and the operator's commands that work on a data
 //! directory while no server holds it (they refuse with a clear message while one does). Only
 //! `serve` and `import` create a data directory; the others refuse one without an event log and
-//! leave the path as it was.
+//! leave the path as it was. With `--store-url postgres://...` (or `store.url`) every command
+//! works on the PostgreSQL log instead, and the data directory holds only the node's own part.
 
 mod backup;
 mod events;
@@ -11,11 +12,10 @@ mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use actors::{SledStore, SledStoreConfig};
 use clap::{Parser, Subcommand};
 
+use crate::app::{is_postgres, sled_dir, Store};
 use crate::config::Config;
 
 /// The backup file's reader and writer, for tools and tests that handle backups themselves.
@@ -39,6 +39,10 @@ pub struct Common {
     /// Where the data lives (overrides storage.data_dir).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The event store: a postgres:// URL, or empty for the one in the data directory
+    /// (overrides store.url).
+    #[arg(long, value_name = "URL")]
+    pub store_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -159,19 +163,29 @@ pub fn load_config(common: &Common) -> Result<Config, CliError> {
     if let Some(dir) = &common.data_dir {
         config.storage.data_dir = dir.clone();
     }
+    if let Some(url) = &common.store_url {
+        config.store.url = url.clone();
+    }
     Ok(config)
+}
+
+/// The configuration for a command that runs the application beside the servers: a node id of
+/// its own, since a server's configured `node.id` would let both hold one lease at once.
+pub fn for_a_command(mut config: Config) -> Config {
+    config.node.id.clear();
+    config
 }
 
 /// The store directory inside a data directory.
 pub fn store_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("db")
+    sled_dir(data_dir)
 }
 
 /// Refuses a data directory without an event log (a mistyped path), before anything is
-/// created in it.
+/// created in it. A log in PostgreSQL is not in the data directory: nothing to check there.
 pub fn require_log(config: &Config) -> Result<(), CliError> {
     let data_dir = &config.storage.data_dir;
-    if store_dir(data_dir).is_dir() {
+    if is_postgres(config.store.url.trim()) || store_dir(data_dir).is_dir() {
         return Ok(());
     }
     Err(CliError::failed(format!(
@@ -180,18 +194,21 @@ pub fn require_log(config: &Config) -> Result<(), CliError> {
     )))
 }
 
-/// Opens the event store of a data directory directly (no runtime), refusing clearly when a
-/// server holds it or it has no event log.
-pub fn open_store(config: &Config) -> Result<Arc<SledStore>, CliError> {
+/// Opens the event store directly (no runtime), refusing clearly when a server holds its data
+/// directory or it has no event log.
+pub async fn open_store(config: &Config) -> Result<Store, CliError> {
     require_log(config)?;
-    open_or_create_store(config)
+    open_or_create_store(config).await
 }
 
 /// [`open_store`], creating the data directory and an empty log where there is none (`import`).
-pub fn open_or_create_store(config: &Config) -> Result<Arc<SledStore>, CliError> {
-    let dir = store_dir(&config.storage.data_dir);
-    let store_config = SledStoreConfig { fsync: config.storage.fsync, upgrade_progress: upgrade::progress(), ..SledStoreConfig::default() };
-    SledStore::open(&dir, store_config).map(Arc::new).map_err(|error| in_use_or(error.to_string(), &config.storage.data_dir))
+pub async fn open_or_create_store(config: &Config) -> Result<Store, CliError> {
+    // A command is one client at a time: a pool of two connections is plenty.
+    let mut config = config.clone();
+    config.store.pool_size = config.store.pool_size.min(2);
+    Store::open(&config, &format!("cli-{}", std::process::id()))
+        .await
+        .map_err(|error| in_use_or(error.to_string(), &config.storage.data_dir))
 }
 
 /// Turns sled's lock error into the message an operator can act on.

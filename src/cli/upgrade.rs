@@ -41,7 +41,7 @@ pub fn run(common: &Common, discard_interrupted: bool) -> Result<(), CliError> {
             SledStore::discard_interrupted_upgrade(&dir).map_err(|e| super::in_use_or(e.to_string(), &config.storage.data_dir))?;
         println!("{}", if discarded { "discarded the partial copy of an interrupted upgrade" } else { "no interrupted upgrade found" });
     }
-    let store = super::open_or_create_store(&config)?;
+    let store = actix_web::rt::System::new().block_on(super::open_or_create_store(&config))?;
     drop(store);
     println!("the event log is in the current stored format");
     Ok(())

@@ -30,10 +30,9 @@ pub fn run(common: &Common, repair: bool, json: bool) -> Result<(), CliError> {
         return run_repair(common, json);
     }
     let config = load_config(common)?;
-    let store = open_store(&config)?;
-    let gateway = build_gateway(&config.payments, store.as_ref())?;
     actix_web::rt::System::new().block_on(async move {
-        let store: Arc<dyn EventStore> = store;
+        let store: Arc<dyn EventStore> = open_store(&config).await?.shared();
+        let gateway = build_gateway(&config.payments, store.as_ref())?;
         let checker = replay(store.as_ref(), gateway.as_ref()).await?;
         let violations = checker.violations();
         report(&violations, json, "found");

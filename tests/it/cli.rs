@@ -28,6 +28,11 @@ fn config(data_dir: &Path) -> Config {
 
 /// Runs the binary on `data_dir` from an empty working directory (so no `config.toml` is found).
 fn konnektid(work: &Path, data_dir: &Path, args: &[&str]) -> Output {
+    konnektid_with(work, data_dir, args, &[])
+}
+
+/// [`konnektid`] with more settings (`KONNEKTID_...` pairs).
+pub(crate) fn konnektid_with(work: &Path, data_dir: &Path, args: &[&str], settings: &[(&str, String)]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_konnektid"))
         .args(args)
         .arg("--data-dir")
@@ -37,6 +42,7 @@ fn konnektid(work: &Path, data_dir: &Path, args: &[&str]) -> Output {
         .env("KONNEKTID_AUTH_PASSWORD_ITERATIONS", "1")
         .env("KONNEKTID_STORAGE_FSYNC", "false")
         .env("KONNEKTID_LOG_LEVEL", "warn")
+        .envs(settings.iter().map(|(name, value)| (*name, value.as_str())))
         .output()
         .expect("the binary runs")
 }
@@ -54,11 +60,11 @@ fn konnektid_when_free(work: &Path, data_dir: &Path, args: &[&str]) -> Output {
     }
 }
 
-fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn assert_success(output: &Output) {
+pub(crate) fn assert_success(output: &Output) {
     assert!(output.status.success(), "the command failed: {}", stderr(output));
 }
 
@@ -133,14 +139,14 @@ fn outbox(data_dir: &Path) -> Vec<PathBuf> {
 }
 
 /// A temporary directory holding a data directory with history and its backup `a.ndjson`.
-struct Backup {
+pub(crate) struct Backup {
     work: tempfile::TempDir,
-    booking: Uuid,
-    head: u64,
+    pub(crate) booking: Uuid,
+    pub(crate) head: u64,
 }
 
 impl Backup {
-    async fn make() -> Self {
+    pub(crate) async fn make() -> Self {
         let work = tempfile::tempdir().unwrap();
         let (booking, head) = history(&work.path().join("source")).await;
         let backup = Self { work, booking, head };
@@ -148,11 +154,11 @@ impl Backup {
         backup
     }
 
-    fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.work.path()
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.work.path().join(name)
     }
 

@@ -5,6 +5,7 @@ mod chaos;
 mod choreography;
 mod cli;
 mod decoders;
+mod nodes;
 mod stored_format;
 mod verify;
 mod web;

@@ -57,6 +57,12 @@ impl StoreError {
     pub fn backend(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         StoreError::Backend(Arc::new(error))
     }
+
+    /// Whether the store could not be used (unreachable, refusing writes, closed), as opposed
+    /// to holding bad data: the same request may well succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Backend(_) | StoreError::Poisoned(_) | StoreError::Closed)
+    }
 }
 
 /// The stream was not at the version the writer expected: someone else wrote first.
@@ -196,6 +202,14 @@ pub trait EventStore: Send + Sync + 'static {
     /// Live feed of committed events. A receiver that falls behind sees `Lagged` and must read
     /// the gap from the log: subscribers always reconcile with their checkpoint.
     fn subscribe(&self) -> broadcast::Receiver<CommittedBatch>;
+
+    /// Whether other processes may write this store while this one does (a database shared by
+    /// several nodes). Then a live actor's state can be behind the store, and a lease can be
+    /// held elsewhere; a store one process owns (sled locks its directory, memory is private)
+    /// answers `false`.
+    fn shared(&self) -> bool {
+        false
+    }
 
     /// Why the store refuses every write until it is reopened, if a durable write failed (see
     /// [`Poisoned`]); `None` while it takes writes. Cheap: readiness checks call it per request.

@@ -41,6 +41,16 @@ pub trait Records: Send + Sync + 'static {
     /// when given (for paging).
     async fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Record>, StoreError>;
 
+    /// Which of `keys` hold a value, in the order given: one round trip where the store can do
+    /// it (a reaction checks its whole batch's dedup records at once).
+    async fn contains_each(&self, keys: &[Vec<u8>]) -> Result<Vec<bool>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            found.push(self.get(key).await?.is_some());
+        }
+        Ok(found)
+    }
+
     /// Writes `value` under `key` unless the key holds a value already. `None` when it wrote;
     /// otherwise the value that was there, and nothing was written.
     async fn insert_new(&self, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {

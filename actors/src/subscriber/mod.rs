@@ -2,6 +2,7 @@
 //! from its own checkpoint: catch up from the store, then follow live, never a gap or a duplicate.
 
 mod delivery;
+mod placement;
 mod reaction;
 mod read_model;
 mod running;
@@ -14,8 +15,9 @@ use crate::event::{Position, RecordedEvent};
 use crate::store::StoreError;
 
 pub use delivery::RetryPolicy;
-pub(crate) use reaction::Reaction;
+pub(crate) use placement::{try_take, LeaseTerms, Start};
 pub use reaction::{EventHandler, ProcessManager, ReactionSubscriber};
+pub(crate) use reaction::{Reaction, LEGACY_TREE};
 pub use read_model::{decode_value, ReadModel, ReadModelHandle, ReadModelTx, ReadVersion};
 pub use running::{ParkedError, ParkedEvent, RebuildError, Subscribers, WaitFor, WaitTimeout};
 
@@ -37,6 +39,9 @@ pub enum SubscriberState {
     Live,
     Rebuilding,
     Stopped,
+    /// A reaction this process does not run now: another process sharing the store holds its
+    /// lease (or this one waits to take it over). Its position is the one recorded there.
+    Standby,
 }
 
 /// A subscriber's progress as shown to operators.
@@ -66,6 +71,9 @@ pub enum SubscriberError {
     CorruptCheckpoint,
     #[error("a read model wrote to the empty key, which holds its checkpoint")]
     ReservedKey,
+    /// The subscriber's lease went to another process: it must leave the events to that one.
+    #[error(transparent)]
+    Fenced(#[from] crate::store::Fenced),
     #[error("{0}")]
     Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -80,18 +88,30 @@ impl SubscriberError {
 /// Something the driver feeds with events in position order.
 #[async_trait]
 pub trait Subscriber: Send + 'static {
-    /// The last position this subscriber has durably applied (0: none).
-    fn checkpoint(&self) -> Result<Position, SubscriberError>;
+    /// The last position this subscriber has durably applied (0: none). Read once per run,
+    /// before the first event.
+    async fn checkpoint(&mut self) -> Result<Position, SubscriberError>;
 
     /// Applies `events` (all after the checkpoint, in order) and moves the checkpoint to the last.
     async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), SubscriberError>;
 
     /// Moves the checkpoint past `event` without applying it: the event was parked.
-    fn skip(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError>;
+    async fn skip(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError>;
 
     /// Applies an event the checkpoint has already passed (an admin retrying a parked event),
     /// leaving the checkpoint where it is.
     async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError>;
+
+    /// When what `handle` applied but left to write later (a checkpoint whose loss costs only a
+    /// harmless replay) should be written, if no batch comes first; `None`: nothing waits.
+    fn deferred_until(&self) -> Option<tokio::time::Instant> {
+        None
+    }
+
+    /// Writes what waits (see [`Subscriber::deferred_until`]).
+    async fn write_deferred(&mut self) -> Result<(), SubscriberError> {
+        Ok(())
+    }
 }
 
 /// Reads a big-endian position stored under `key`; 0 when absent.

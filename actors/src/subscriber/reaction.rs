@@ -1,16 +1,23 @@
 //! Subscribers that act on events: side-effect handlers and process managers. Delivery is at
-//! least once. For a handler, a dedup record per (subscriber, event id), written when its reaction
-//! completes and flushed with the checkpoint, keeps a completed effect from running again after a
-//! crash or a reset checkpoint. A process manager needs none: its commands' ids derive from the
-//! event, so running it again is answered from the first commit and appends nothing.
+//! least once. For a handler, a dedup record per (subscriber, event id), written with the
+//! checkpoint once its batch is done (one durable write per batch), keeps a completed effect
+//! from running again after a crash, a takeover or a reset checkpoint. A process manager needs
+//! none: its commands' ids derive from the event, so running it again is answered from the first
+//! commit and appends nothing; so its checkpoint is written behind, a few times a second.
+//!
+//! Progress lives in the store (see [`progress`]), written under the reaction's lease, so it
+//! moves with the reaction from one process to another (see `super::placement`).
 //!
 //! Within a batch, reactions to events with different ordering keys run concurrently (up to
 //! [`MAX_CONCURRENT_KEYS`] at once) and events sharing a key run one after the other in log
 //! order. Each reaction usually waits for a durable commit of the commands it sends; running
 //! them side by side lets the store commit them in one group instead of one fsync each.
 
+mod progress;
+
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -19,7 +26,13 @@ use uuid::Uuid;
 use super::{Subscriber, SubscriberError};
 use crate::bus::CommandBus;
 use crate::event::{Position, RecordedEvent};
-use crate::store::LocalFlush;
+use crate::store::{EventStore, Lease, Leases};
+
+pub(crate) use progress::LEGACY_TREE;
+
+/// How long a checkpoint that needs no writing at once (nothing acted on since the last) may
+/// wait to be written: a crash replays at most that much, harmlessly.
+const WRITE_BEHIND: Duration = Duration::from_millis(200);
 
 /// How many ordering keys a reactor serves at once within a batch.
 pub const MAX_CONCURRENT_KEYS: usize = 256;
@@ -93,130 +106,179 @@ impl Reaction {
     }
 }
 
-/// Drives a handler or a process manager; its checkpoint and dedup records live in one tree.
+/// Drives a handler or a process manager; its checkpoint and dedup records live in the store.
 pub struct ReactionSubscriber {
     name: String,
     reaction: Reaction,
-    tree: sled::Tree,
-    /// Makes the tree's records durable (`tree` lives in the runtime's local database).
-    flush: Arc<dyn LocalFlush>,
+    progress: progress::Progress,
+    /// A position applied but not written yet, and when it must be.
+    behind: Option<(Position, tokio::time::Instant)>,
 }
 
 impl ReactionSubscriber {
-    pub(crate) fn new(name: String, reaction: Reaction, tree: sled::Tree, flush: Arc<dyn LocalFlush>) -> Self {
-        Self { name, reaction, tree, flush }
+    /// `legacy`: the local tree earlier versions kept this reaction's progress in, if any.
+    pub(crate) fn new(
+        name: String,
+        reaction: Reaction,
+        store: Arc<dyn EventStore>,
+        legacy: Option<sled::Tree>,
+    ) -> Result<Self, SubscriberError> {
+        let progress = progress::Progress::new(&name, store, legacy)?;
+        Ok(Self { name, reaction, progress, behind: None })
     }
 
-    fn checkpoint_key(&self) -> Vec<u8> {
-        let mut key = self.name.as_bytes().to_vec();
-        key.extend_from_slice(b"\0c");
-        key
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
-    fn done_key(&self, event: &RecordedEvent) -> Vec<u8> {
-        done_key(&self.name, event)
+    pub(crate) fn leases(&self) -> &Arc<dyn Leases> {
+        self.progress.leases()
     }
 
-    /// Runs the reactions of one ordering key in order, recording each completed one; stops at
-    /// the first failure.
-    async fn run_in_order(&self, events: Vec<&RecordedEvent>) -> Result<(), SubscriberError> {
+    /// Fences every write with `lease` from now on; `None` once this process lost it.
+    pub(crate) fn hold(&mut self, lease: Option<Lease>) {
+        self.behind = None;
+        self.progress.hold(lease);
+    }
+
+    /// The checkpoint the holder of the lease recorded last (0: none), for a process that
+    /// stands by.
+    pub(crate) async fn recorded_checkpoint(&self) -> Result<Position, SubscriberError> {
+        Ok(self.progress.recorded().await?.unwrap_or(0))
+    }
+
+    /// Runs the reactions of one ordering key in order; answers the dedup records of those that
+    /// completed, and the first failure, where it stopped.
+    async fn run_in_order(&self, events: Vec<&RecordedEvent>) -> (Vec<Vec<u8>>, Result<(), SubscriberError>) {
+        let mut done = Vec::new();
         for event in events {
             let span = tracing::debug_span!("react", subscriber = %self.name, event_type = %event.event_type, position = event.position, correlation_id = %event.correlation_id);
-            tracing::Instrument::instrument(self.reaction.run(event), span).await?;
+            if let Err(error) = tracing::Instrument::instrument(self.reaction.run(event), span).await {
+                return (done, Err(error));
+            }
             if self.reaction.records_completions() {
-                self.tree.insert(self.done_key(event), &[][..])?;
+                done.push(self.progress.done_key(event));
             }
         }
-        Ok(())
+        (done, Ok(()))
     }
 
     /// Puts a subscriber that has never run at `position`, so it does not act on older history.
-    pub(crate) fn start_at_if_new(&self, position: Position) -> Result<(), SubscriberError> {
-        if self.tree.get(self.checkpoint_key())?.is_none() {
-            self.save_checkpoint(position)?;
+    /// Under the lease.
+    pub(crate) async fn start_at_if_new(&self, position: Position) -> Result<(), SubscriberError> {
+        if self.progress.recorded().await?.is_none() {
+            self.progress.write(Vec::new(), Some(position)).await?;
         }
         Ok(())
     }
 
-    /// Puts the subscriber at `position`, whatever its checkpoint.
-    pub(crate) fn start_at(&self, position: Position) -> Result<(), SubscriberError> {
-        self.save_checkpoint(position)?;
-        self.tree.flush()?;
-        Ok(())
+    /// Puts the subscriber at `position`, whatever its checkpoint. Under the lease.
+    pub(crate) async fn start_at(&self, position: Position) -> Result<(), SubscriberError> {
+        self.progress.write(Vec::new(), Some(position)).await
     }
 
-    fn save_checkpoint(&self, position: Position) -> Result<(), SubscriberError> {
-        self.tree.insert(self.checkpoint_key(), &position.to_be_bytes())?;
-        Ok(())
+    /// Notes `position` as applied, writing it if the last write is long enough ago.
+    async fn write_behind(&mut self, position: Position) -> Result<(), SubscriberError> {
+        let now = tokio::time::Instant::now();
+        let due = self.behind.map_or(now + WRITE_BEHIND, |(_, due)| due);
+        self.behind = Some((position, due));
+        if due > now {
+            return Ok(());
+        }
+        match self.write_deferred().await {
+            // The batch is done either way: a checkpoint that could not be written is tried again.
+            Err(error @ SubscriberError::Fenced(_)) => Err(error),
+            Err(error) => {
+                tracing::warn!(subscriber = %self.name, %error, "could not write the checkpoint; trying again later");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
     }
 }
 
 #[async_trait]
 impl Subscriber for ReactionSubscriber {
-    fn checkpoint(&self) -> Result<Position, SubscriberError> {
-        super::read_position(&self.tree, &self.checkpoint_key())
+    async fn checkpoint(&mut self) -> Result<Position, SubscriberError> {
+        self.behind = None;
+        self.progress.checkpoint().await
     }
 
     async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), SubscriberError> {
         let Some(last) = events.last() else { return Ok(()) };
         let records = self.reaction.records_completions();
+        let mut wanted: Vec<&RecordedEvent> =
+            events.iter().filter(|event| self.reaction.event_types().contains(&event.event_type.as_str())).collect();
+        if records && !wanted.is_empty() {
+            // One look-up for the whole batch: on a shared store each is a round trip.
+            let keys: Vec<Vec<u8>> = wanted.iter().map(|event| self.progress.done_key(event)).collect();
+            let done = self.progress.done(&keys).await?;
+            let mut done = done.into_iter();
+            wanted.retain(|_| !done.next().unwrap_or(false));
+        }
         let mut keys: HashMap<Uuid, usize> = HashMap::new();
         let mut groups: Vec<Vec<&RecordedEvent>> = Vec::new();
-        for event in events {
-            if !self.reaction.event_types().contains(&event.event_type.as_str())
-                || (records && self.tree.contains_key(self.done_key(event))?)
-            {
-                continue;
-            }
+        for event in wanted {
             let group = *keys.entry(self.reaction.ordering_key(event)).or_insert_with(|| {
                 groups.push(Vec::new());
                 groups.len() - 1
             });
             groups[group].push(event);
         }
-        let acted = records && !groups.is_empty();
         // Built before they are polled: a closure inside the stream would not be `Send` enough
         // for `async_trait`.
         let reactions: Vec<_> = groups.into_iter().map(|group| self.run_in_order(group)).collect();
-        let outcomes: Vec<Result<(), SubscriberError>> =
+        let outcomes: Vec<(Vec<Vec<u8>>, Result<(), SubscriberError>)> =
             futures::stream::iter(reactions).buffer_unordered(MAX_CONCURRENT_KEYS).collect().await;
-        if let Some(error) = outcomes.into_iter().find_map(Result::err) {
-            // The reactions that completed keep their records; the driver retries the rest.
-            if records {
-                self.flush.flush_local().await?;
+        let mut done = Vec::new();
+        let mut failure = None;
+        for (completed, outcome) in outcomes {
+            done.extend(completed);
+            if let Err(error) = outcome {
+                failure.get_or_insert(error);
             }
+        }
+        if let Some(error) = failure {
+            // The reactions that completed keep their records; the driver retries the rest.
+            self.progress.write(done, None).await?;
             return Err(error);
         }
-        self.save_checkpoint(last.position)?;
-        if acted {
-            // A completed effect must survive a crash, or it would run again.
-            self.flush.flush_local().await?;
+        if done.is_empty() {
+            return self.write_behind(last.position).await;
         }
-        Ok(())
+        // A completed effect must survive a crash, or it would run again: its record and the
+        // checkpoint go in one durable write.
+        self.behind = None;
+        self.progress.write(done, Some(last.position)).await
     }
 
-    fn skip(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError> {
-        self.save_checkpoint(event.position)
+    async fn skip(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError> {
+        self.behind = None;
+        self.progress.write(Vec::new(), Some(event.position)).await
     }
 
     async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError> {
         if !self.reaction.records_completions() {
             return self.reaction.run(event).await;
         }
-        let done = self.done_key(event);
-        if self.tree.contains_key(&done)? {
+        let done = self.progress.done_key(event);
+        if self.progress.done(std::slice::from_ref(&done)).await?.first() == Some(&true) {
             return Ok(());
         }
         self.reaction.run(event).await?;
-        self.tree.insert(done, &[][..])?;
-        self.flush.flush_local().await?;
-        Ok(())
+        self.progress.write(vec![done], None).await
     }
-}
 
-fn done_key(subscriber: &str, event: &RecordedEvent) -> Vec<u8> {
-    let mut key = subscriber.as_bytes().to_vec();
-    key.extend_from_slice(b"\0d");
-    key.extend_from_slice(event.event_id.as_bytes());
-    key
+    fn deferred_until(&self) -> Option<tokio::time::Instant> {
+        self.behind.map(|(_, due)| due)
+    }
+
+    async fn write_deferred(&mut self) -> Result<(), SubscriberError> {
+        let Some((position, _)) = self.behind.take() else { return Ok(()) };
+        let written = self.progress.write(Vec::new(), Some(position)).await;
+        if written.is_err() {
+            self.behind = Some((position, tokio::time::Instant::now() + WRITE_BEHIND));
+        }
+        written
+    }
 }

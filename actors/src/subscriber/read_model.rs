@@ -137,15 +137,19 @@ impl ReadModelSubscriber {
         self.version.advance();
         Ok(())
     }
-}
 
-#[async_trait]
-impl Subscriber for ReadModelSubscriber {
-    fn checkpoint(&self) -> Result<Position, SubscriberError> {
+    fn stored_checkpoint(&self) -> Result<Position, SubscriberError> {
         if self.tree.contains_key(CHECKPOINT_KEY)? {
             return crate::subscriber::read_position(&self.tree, CHECKPOINT_KEY);
         }
         crate::subscriber::read_position(&self.checkpoints, &self.tree.name())
+    }
+}
+
+#[async_trait]
+impl Subscriber for ReadModelSubscriber {
+    async fn checkpoint(&mut self) -> Result<Position, SubscriberError> {
+        self.stored_checkpoint()
     }
 
     async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), SubscriberError> {
@@ -166,12 +170,12 @@ impl Subscriber for ReadModelSubscriber {
         self.commit(tx, last)
     }
 
-    fn skip(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError> {
+    async fn skip(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError> {
         self.commit(ReadModelTx::new(&self.tree), event.position)
     }
 
     async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError> {
-        let checkpoint = self.checkpoint()?;
+        let checkpoint = self.stored_checkpoint()?;
         let mut tx = ReadModelTx::new(&self.tree);
         self.model.apply(&mut tx, event)?;
         self.commit(tx, checkpoint)
@@ -234,11 +238,11 @@ mod tests {
         let (tree, checkpoints) = trees();
         checkpoints.insert(tree.name(), &7u64.to_be_bytes()).expect("a write");
         let subscriber = ReadModelSubscriber::new(Arc::new(Ignores), tree.clone(), checkpoints, ReadVersion::default());
-        assert_eq!(subscriber.checkpoint().expect("a checkpoint"), 7);
+        assert_eq!(subscriber.stored_checkpoint().expect("a checkpoint"), 7);
         let mut tx = ReadModelTx::new(&tree);
         tx.insert(b"k".to_vec(), b"v".to_vec()).expect("a free key");
         tx.commit(9).expect("a commit");
-        assert_eq!(subscriber.checkpoint().expect("a checkpoint"), 9);
+        assert_eq!(subscriber.stored_checkpoint().expect("a checkpoint"), 9);
         assert_eq!(tree.get(b"k").expect("a read").as_deref(), Some(&b"v"[..]));
     }
 

@@ -1,11 +1,13 @@
 //! A store wrapper for tests that need the store to fail or to yield at a chosen moment.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actors::CommittedBatch;
 use actors::{
-    Appended, CommandContext, Conflict, EventStore, ExpectedVersion, InMemoryStore, NewEvent, Position, RecordedEvent, Snapshot,
-    StoreError, StreamId, Version,
+    Appended, CommandContext, Conflict, EventStore, ExpectedVersion, Fenced, InMemoryStore, Lease, LeaseHeld, Leases, NewEvent, Position,
+    RecordWrite, RecordedEvent, Snapshot, StoreError, StreamId, Version,
 };
 use async_trait::async_trait;
 use tokio::sync::broadcast;
@@ -22,6 +24,8 @@ pub struct HookedStore {
     pub yielding_head: AtomicBool,
     pub holding_reads: AtomicBool,
     reads_released: tokio::sync::Notify,
+    /// How many writes each fenced write carried, in order.
+    pub fenced_writes: Arc<parking_lot::Mutex<Vec<usize>>>,
 }
 
 impl HookedStore {
@@ -80,7 +84,7 @@ impl EventStore for HookedStore {
     }
 
     fn leases(&self) -> Result<std::sync::Arc<dyn actors::Leases>, StoreError> {
-        self.inner.leases()
+        Ok(Arc::new(CountedLeases { inner: self.inner.leases()?, writes: self.fenced_writes.clone() }))
     }
 
     async fn head(&self) -> Result<Position, StoreError> {
@@ -104,5 +108,31 @@ impl EventStore for HookedStore {
 
     fn subscribe(&self) -> broadcast::Receiver<CommittedBatch> {
         self.inner.subscribe()
+    }
+}
+
+/// Leases that note the size of every fenced write.
+struct CountedLeases {
+    inner: Arc<dyn Leases>,
+    writes: Arc<parking_lot::Mutex<Vec<usize>>>,
+}
+
+#[async_trait]
+impl Leases for CountedLeases {
+    async fn acquire(&self, name: &str, holder: &str, ttl: Duration) -> Result<Result<Lease, LeaseHeld>, StoreError> {
+        self.inner.acquire(name, holder, ttl).await
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.inner.release(lease).await
+    }
+
+    async fn holder(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+        self.inner.holder(name).await
+    }
+
+    async fn write_fenced(&self, lease: &Lease, writes: &[RecordWrite]) -> Result<Result<(), Fenced>, StoreError> {
+        self.writes.lock().push(writes.len());
+        self.inner.write_fenced(lease, writes).await
     }
 }

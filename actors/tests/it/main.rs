@@ -9,6 +9,7 @@ mod decoding;
 mod given;
 mod hooked_store;
 mod projection_faults;
+mod reaction_leases;
 mod runtime_actors;
 mod runtime_projections;
 mod snapshots;

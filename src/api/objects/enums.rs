@@ -154,13 +154,16 @@ pub enum ProjectionStateValue {
     Stopped,
 }
 
-impl From<actors::SubscriberState> for ProjectionStateValue {
-    fn from(state: actors::SubscriberState) -> Self {
-        match state {
+impl From<&actors::SubscriberStatus> for ProjectionStateValue {
+    fn from(status: &actors::SubscriberStatus) -> Self {
+        match status.state {
             actors::SubscriberState::CatchingUp => Self::CatchingUp,
             actors::SubscriberState::Live => Self::Live,
             actors::SubscriberState::Rebuilding => Self::Rebuilding,
             actors::SubscriberState::Stopped => Self::Stopped,
+            // A reaction another node runs: as far as the position it recorded shows.
+            actors::SubscriberState::Standby if status.lag == 0 => Self::Live,
+            actors::SubscriberState::Standby => Self::CatchingUp,
         }
     }
 }

@@ -180,7 +180,7 @@ impl ProjectionStatusObject {
     }
 
     fn state(&self) -> ProjectionStateValue {
-        self.0.state.into()
+        (&self.0).into()
     }
 
     /// Events this subscriber gave up on after its retries (dead letters).

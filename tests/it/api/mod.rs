@@ -15,6 +15,6 @@ mod payments;
 mod restart;
 mod reviews;
 mod schema;
-mod subscriptions;
+pub(crate) mod subscriptions;
 mod transport;
 mod visibility;

@@ -4,13 +4,21 @@ use serde_json::{json, Value};
 
 use super::harness::{assert_code, text, TestServer, ADMIN};
 
-/// The value of one sample line (`name{labels} value`) of a Prometheus text page; 0 if absent.
-fn sample(page: &str, line_start: &str) -> f64 {
-    page.lines()
-        .find(|line| line.starts_with(line_start))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+/// The value of one sample (`name{labels} value`) of a Prometheus text page, whatever other
+/// labels it carries (every sample also names its node); 0 if absent.
+fn sample(page: &str, wanted: &str) -> f64 {
+    page.lines().find(|line| is_sample(line, wanted)).and_then(|line| line.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+}
+
+/// Whether `line` is a sample of `wanted`'s metric carrying at least `wanted`'s labels.
+fn is_sample(line: &str, wanted: &str) -> bool {
+    let (name, labels) = wanted.split_once('{').unwrap_or((wanted, ""));
+    let Some(rest) = line.strip_prefix(name) else { return false };
+    if !rest.starts_with(['{', ' ']) {
+        return false;
+    }
+    let labels = labels.trim_end_matches('}');
+    labels.split(',').filter(|label| !label.is_empty()).all(|label| rest.split_once(' ').is_some_and(|(found, _)| found.contains(label)))
 }
 
 #[actix_rt::test]
@@ -43,8 +51,8 @@ async fn the_metrics_move_with_a_booking_flow() {
     ] {
         assert!(sample(&after, counter) > sample(&before, counter), "{counter} did not move");
     }
-    for present in ["actors_live_actors{aggregate=\"booking\"}", "actors_subscriber_lag{subscriber=\"bookings\"}", "http_requests_total{"] {
-        assert!(after.lines().any(|line| line.starts_with(present)), "{present} is missing");
+    for present in ["actors_live_actors{aggregate=\"booking\"}", "actors_subscriber_lag{subscriber=\"bookings\"}", "http_requests_total"] {
+        assert!(after.lines().any(|line| is_sample(line, present)), "{present} is missing");
     }
     assert!(sample(&after, "actors_subscriber_position{subscriber=\"booking-flow\"}") > 0.0);
 }

@@ -14,13 +14,18 @@ use super::harness::{text, TestServer, ADMIN};
 const WAIT: Duration = Duration::from_secs(15);
 
 /// One graphql-transport-ws connection, past `connection_ack`.
-struct Socket {
+pub(crate) struct Socket {
     framed: Framed<BoxedSocket, Codec>,
 }
 
 impl Socket {
     async fn connect(server: &TestServer, token: &str) -> Self {
-        let request = server.client().ws(server.ws_url()).protocols(["graphql-transport-ws"]);
+        Self::at(server.client(), &server.ws_url(), token).await
+    }
+
+    /// A connection to the WebSocket endpoint `url` (`ws://host:port/graphql`).
+    pub(crate) async fn at(client: &awc::Client, url: &str, token: &str) -> Self {
+        let request = client.ws(url).protocols(["graphql-transport-ws"]);
         let (response, framed) = request.connect().await.expect("the WebSocket upgrade");
         assert_eq!(response.status().as_u16(), 101);
         let protocol = response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok());
@@ -36,7 +41,7 @@ impl Socket {
         self.framed.send(Message::Text(message.to_string().into())).await.expect("a sent message");
     }
 
-    async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+    pub(crate) async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
         self.send(json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } })).await;
     }
 
@@ -65,7 +70,7 @@ impl Socket {
     }
 
     /// The payload of the next `next` message of subscription `id`.
-    async fn next_result(&mut self, id: &str) -> Value {
+    pub(crate) async fn next_result(&mut self, id: &str) -> Value {
         let message = self.next().await;
         assert_eq!((message["type"].as_str(), message["id"].as_str()), (Some("next"), Some(id)), "{message:#}");
         message["payload"].clone()

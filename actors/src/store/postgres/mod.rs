@@ -258,4 +258,8 @@ impl EventStore for PostgresStore {
     fn subscribe(&self) -> broadcast::Receiver<CommittedBatch> {
         self.shared.feed.subscribe()
     }
+
+    fn shared(&self) -> bool {
+        true
+    }
 }

@@ -132,6 +132,23 @@ impl Records for PostgresRecords {
         .await
     }
 
+    async fn contains_each(&self, keys: &[Vec<u8>]) -> Result<Vec<bool>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted = keys.to_vec();
+        let present: std::collections::HashSet<Vec<u8>> = self
+            .run(|db, table| async move {
+                let client = db.client().await?;
+                let sql = "SELECT key FROM records WHERE table_name = $1 AND key = ANY($2)";
+                let statement = client.prepare_cached(sql).await.map_err(StoreError::backend)?;
+                let rows = client.query(&statement, &[&table, &wanted]).await.map_err(StoreError::backend)?;
+                rows.iter().map(|row| row.try_get(0).map_err(StoreError::backend)).collect()
+            })
+            .await?;
+        Ok(keys.iter().map(|key| present.contains(key)).collect())
+    }
+
     async fn scan(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Record>, StoreError> {
         let (prefix, start) = (prefix.to_vec(), scan_start(prefix, after));
         self.run(|db, table| async move {

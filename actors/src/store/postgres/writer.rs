@@ -134,6 +134,11 @@ impl Writer {
 
     /// A connection with its statements prepared: the one kept, or a new one from the pool.
     async fn connect(&self, connection: &mut Connection) -> Result<(), StoreError> {
+        // A kept connection the database ended meanwhile (a restart, a terminated backend) would
+        // fail the next group for nothing: take another.
+        if connection.as_ref().is_some_and(|(client, _)| client.is_closed()) {
+            drop_connection(connection);
+        }
         if connection.is_none() {
             let client = self.db.client().await?;
             let statements = Statements::prepare(&client).await?;

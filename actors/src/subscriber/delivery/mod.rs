@@ -10,12 +10,15 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use super::{Subscriber, SubscriberState};
+use super::{Subscriber, SubscriberError, SubscriberState};
 use crate::event::{Position, RecordedEvent};
+#[cfg(doc)]
+use crate::store::StoreError;
 use crate::store::{CommittedBatch, EventStore};
 use crate::subscriber::running::ParkedError;
 
-const CATCH_UP_PAGE: usize = 1_000;
+/// Events read from the store per page, and most events taken from the feed at once.
+pub(crate) const CATCH_UP_PAGE: usize = 1_000;
 
 /// How often a failing event is retried before it is parked.
 #[derive(Debug, Clone)]
@@ -62,52 +65,84 @@ pub(crate) struct DriverSetup {
 }
 
 pub(crate) async fn drive(mut subscriber: Box<dyn Subscriber>, mut setup: DriverSetup) {
+    let mut position = 0;
+    run(subscriber.as_mut(), &mut setup, &mut position).await;
+    publish(&setup, position, SubscriberState::Stopped);
+}
+
+/// Feeds `subscriber` from its checkpoint until it is asked to stop or cannot go on; answers
+/// why it ended, leaving `position` at what it applied. Publishes its progress meanwhile, but
+/// not its end: the caller says what it is then (stopped, or standing by for a lease).
+pub(crate) async fn run(subscriber: &mut dyn Subscriber, setup: &mut DriverSetup, position: &mut Position) -> Stopped {
     let mut live = setup.store.subscribe();
-    let mut position = match subscriber.checkpoint() {
+    *position = match subscriber.checkpoint().await {
         Ok(position) => position,
         Err(error) => {
             tracing::error!(subscriber = %setup.name, %error, "cannot read checkpoint; subscriber stopped");
-            publish(&setup, 0, SubscriberState::Stopped);
-            return;
+            return Stopped::of(&error);
         }
     };
-    publish(&setup, position, setup.catching_up_as);
+    publish(setup, *position, setup.catching_up_as);
     let shown_as = setup.catching_up_as;
-    if catch_up(subscriber.as_mut(), &mut setup, &mut position, shown_as).await.is_err() {
-        return publish(&setup, position, SubscriberState::Stopped);
+    if let Err(stopped) = catch_up(subscriber, setup, position, shown_as).await {
+        return stopped;
     }
-    publish(&setup, position, SubscriberState::Live);
+    publish(setup, *position, SubscriberState::Live);
     if let Some(on_live) = setup.on_live.take() {
         let _ = on_live.send(());
     }
-    loop {
+    let stopped = loop {
+        let deferred = subscriber.deferred_until();
         let received = tokio::select! {
             received = live.recv() => received,
             Some(control) = setup.control.recv() => {
-                parked::handle_control(subscriber.as_mut(), &setup, control).await;
+                parked::handle_control(subscriber, setup, control).await;
                 continue;
             }
-            _ = setup.stop.changed() => break,
+            () = sleep_until(deferred) => {
+                if let Err(error) = subscriber.write_deferred().await {
+                    tracing::warn!(subscriber = %setup.name, %error, "could not write the checkpoint; retrying with the next batch");
+                    if let SubscriberError::Fenced(_) = error {
+                        break Stopped::LeaseLost;
+                    }
+                }
+                continue;
+            }
+            _ = setup.stop.changed() => break Stopped::Asked,
         };
         let outcome = match received {
-            Ok(batch) => match coalesce(&batch, &mut live, position) {
+            Ok(batch) => match coalesce(&batch, &mut live, *position) {
                 Some(events) if events.is_empty() => Ok(()),
-                Some(events) => apply(subscriber.as_mut(), &setup, &events, &mut position).await,
+                Some(events) => apply(subscriber, setup, &events, position).await,
                 // A hole, or a lagging receiver: read from the store.
-                None => catch_up(subscriber.as_mut(), &mut setup, &mut position, SubscriberState::Live).await,
+                None => catch_up(subscriber, setup, position, SubscriberState::Live).await,
             },
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::debug!(subscriber = %setup.name, missed, "live feed lagged; reading from the store");
-                catch_up(subscriber.as_mut(), &mut setup, &mut position, SubscriberState::Live).await
+                catch_up(subscriber, setup, position, SubscriberState::Live).await
             }
-            Err(broadcast::error::RecvError::Closed) => break,
+            Err(broadcast::error::RecvError::Closed) => Err(Stopped::Asked),
         };
-        if outcome.is_err() {
-            break;
+        if let Err(stopped) = outcome {
+            break stopped;
         }
-        publish(&setup, position, SubscriberState::Live);
+        publish(setup, *position, SubscriberState::Live);
+    };
+    if stopped == Stopped::Asked {
+        // What a stopping subscriber left to write later is written now, or replayed next time.
+        if let Err(error) = subscriber.write_deferred().await {
+            tracing::warn!(subscriber = %setup.name, %error, "could not write the checkpoint while stopping");
+        }
     }
-    publish(&setup, position, SubscriberState::Stopped);
+    stopped
+}
+
+/// Waits until `deadline`, or for ever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The events after `position` in `first` and in every batch already waiting behind it (up to
@@ -144,18 +179,41 @@ fn extend_contiguous(events: &mut Vec<RecordedEvent>, batch: &[RecordedEvent], p
     true
 }
 
-fn publish(setup: &DriverSetup, position: Position, state: SubscriberState) {
+pub(crate) fn publish(setup: &DriverSetup, position: Position, state: SubscriberState) {
     crate::metrics::subscriber_position(&setup.name, position);
     setup.progress.send_replace(Progress { position, state });
 }
 
 /// Why a subscriber's loop ends before its stop is asked for, or because it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Stopped {
-    /// The runtime asked it to stop (shutdown, or a rebuild's swap).
+pub(crate) enum Stopped {
+    /// The runtime asked it to stop (shutdown, a rebuild's swap, a lease that ran out).
     Asked,
-    /// Its local storage failed: it can no longer record what it parks or skips.
+    /// Its storage failed: it can no longer record what it parks or skips.
     LocalStorage,
+    /// A write was fenced: another process holds the subscriber's lease now.
+    LeaseLost,
+    /// The event store could not be used (see [`StoreError::is_unavailable`]): an event that
+    /// failed for that reason is not the event's fault, so it is tried again later, not parked.
+    Unavailable,
+}
+
+impl Stopped {
+    fn of(error: &SubscriberError) -> Self {
+        match error {
+            SubscriberError::Fenced(_) => Stopped::LeaseLost,
+            SubscriberError::Store(error) if error.is_unavailable() => Stopped::Unavailable,
+            _ => Stopped::LocalStorage,
+        }
+    }
+
+    /// Why a subscriber stops on `error` instead of retrying the event: it may not go on here.
+    fn instead_of_retrying(error: &SubscriberError) -> Option<Self> {
+        match Self::of(error) {
+            Stopped::LocalStorage => None,
+            stopped => Some(stopped),
+        }
+    }
 }
 
 /// Reads from the store until the subscriber has applied the head. `Err` means stop.
@@ -203,7 +261,13 @@ async fn apply(
             *position = events.last().map_or(*position, |e| e.position);
             return Ok(());
         }
-        Err(error) => error,
+        Err(error) => match Stopped::instead_of_retrying(&error) {
+            Some(stopped) => {
+                tracing::warn!(subscriber = %setup.name, %error, "stopping: the events are left to the next run");
+                return Err(stopped);
+            }
+            None => error,
+        },
     };
     // A batch of one already made its first attempt; a larger one starts over event by event.
     let mut carried = if events.len() == 1 {
@@ -224,9 +288,12 @@ async fn apply(
                 None => subscriber.handle(std::slice::from_ref(event)).await,
             };
             let Err(error) = outcome else { break };
+            if let Some(stopped) = Stopped::instead_of_retrying(&error) {
+                return Err(stopped);
+            }
             failures += 1;
             if failures > setup.retry.max_retries {
-                parked::park(subscriber, setup, event, &error)?;
+                parked::park(subscriber, setup, event, &error).await?;
                 crate::metrics::subscriber_parked(&setup.name);
                 break;
             }

@@ -9,7 +9,7 @@ use crate::subscriber::running::{parked_key, ParkedError, ParkedEvent};
 use crate::subscriber::{Subscriber, SubscriberError};
 
 /// Records `event` as parked with `error` and moves the subscriber past it. `Err`: stop.
-pub(super) fn park(
+pub(super) async fn park(
     subscriber: &mut dyn Subscriber,
     setup: &DriverSetup,
     event: &RecordedEvent,
@@ -20,9 +20,9 @@ pub(super) fn park(
         tracing::error!(subscriber = %setup.name, "could not record a parked event; stopping");
         return Err(Stopped::LocalStorage);
     }
-    subscriber.skip(event).map_err(|error| {
+    subscriber.skip(event).await.map_err(|error| {
         tracing::error!(subscriber = %setup.name, %error, "could not skip a parked event; stopping");
-        Stopped::LocalStorage
+        Stopped::of(&error)
     })
 }
 

@@ -18,10 +18,13 @@ pub use parked::{ParkedError, ParkedEvent};
 pub use rebuild::RebuildError;
 
 use super::delivery::{drive, Control, DriverSetup, Progress, RetryPolicy};
+use super::placement::{drive_leased, LeaseTerms, Start};
+use super::reaction::ReactionSubscriber;
 use super::read_model::{ReadModel, ReadModelHandle, ReadModelSubscriber, ReadVersion};
 use super::{Subscriber, SubscriberKind, SubscriberState, SubscriberStatus};
 use crate::event::Position;
-use crate::store::{EventStore, StoreError};
+use crate::store::{EventStore, Lease, StoreError};
+use tokio::time::Instant;
 
 struct ReadModelSlot {
     model: Arc<dyn ReadModel>,
@@ -138,16 +141,42 @@ impl Subscribers {
         handle
     }
 
-    pub(crate) fn add(&self, name: &str, kind: SubscriberKind, subscriber: Box<dyn Subscriber>) {
-        self.start(name, kind, subscriber, None);
-    }
-
     fn start(&self, name: &str, kind: SubscriberKind, subscriber: Box<dyn Subscriber>, read_model: Option<ReadModelSlot>) {
         let (channels, progress, stop) = DriverChannels::new(SubscriberState::CatchingUp);
         let generation = read_model.as_ref().map_or(0, |slot| slot.generation);
         let control = self.spawn(name, generation, subscriber, channels, SubscriberState::CatchingUp, None);
         let entry = SubscriberEntry { kind, progress, stop, control, rebuilding: None, read_model };
         self.inner.entries.lock().insert(name.to_owned(), entry);
+    }
+
+    /// Adds a reaction that runs here only while this process holds its lease (see
+    /// `placement`); until then, and where `terms` say it never runs here, it stands by.
+    pub(crate) fn add_reaction(
+        &self,
+        kind: SubscriberKind,
+        subscriber: ReactionSubscriber,
+        terms: LeaseTerms,
+        start: Start,
+        held: Option<(Lease, Instant)>,
+    ) {
+        let name = subscriber.name().to_owned();
+        let (channels, progress, stop) = DriverChannels::new(SubscriberState::Standby);
+        let (setup, control) = self.setup(&name, 0, channels, SubscriberState::CatchingUp, None);
+        self.spawn_task(drive_leased(subscriber, setup, terms, start, held));
+        let entry = SubscriberEntry { kind, progress, stop, control, rebuilding: None, read_model: None };
+        self.inner.entries.lock().insert(name, entry);
+    }
+
+    /// The reactions (process managers and handlers) this process runs now: those whose lease
+    /// it holds.
+    pub fn reactions_running_here(&self) -> Vec<String> {
+        let entries = self.inner.entries.lock();
+        entries
+            .iter()
+            .filter(|(_, entry)| entry.kind != SubscriberKind::ReadModel)
+            .filter(|(_, entry)| matches!(entry.progress.borrow().state, SubscriberState::CatchingUp | SubscriberState::Live))
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     fn spawn(
@@ -159,6 +188,19 @@ impl Subscribers {
         catching_up_as: SubscriberState,
         on_live: Option<oneshot::Sender<()>>,
     ) -> mpsc::Sender<Control> {
+        let (setup, control) = self.setup(name, generation, channels, catching_up_as, on_live);
+        self.spawn_task(drive(subscriber, setup));
+        control
+    }
+
+    fn setup(
+        &self,
+        name: &str,
+        generation: u64,
+        channels: DriverChannels,
+        catching_up_as: SubscriberState,
+        on_live: Option<oneshot::Sender<()>>,
+    ) -> (DriverSetup, mpsc::Sender<Control>) {
         let (control_tx, control_rx) = mpsc::channel(16);
         let setup = DriverSetup {
             name: name.to_owned(),
@@ -172,8 +214,7 @@ impl Subscribers {
             on_live,
             control: control_rx,
         };
-        self.spawn_task(drive(subscriber, setup));
-        control_tx
+        (setup, control_tx)
     }
 
     fn spawn_task(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -265,5 +306,20 @@ impl Subscribers {
                 copy.stop.send_replace(true);
             }
         }
+    }
+
+    /// Waits (at most `timeout`) until every reaction has stopped: its last checkpoint written
+    /// and its lease released, so another process takes over at once rather than once the lease
+    /// runs out.
+    pub(crate) async fn reactions_stopped(&self, timeout: Duration) {
+        let reactions: Vec<watch::Receiver<Progress>> = {
+            let entries = self.inner.entries.lock();
+            entries.values().filter(|entry| entry.kind != SubscriberKind::ReadModel).map(|entry| entry.progress.clone()).collect()
+        };
+        let all = futures::future::join_all(reactions.into_iter().map(|mut progress| async move {
+            // An error: the driver is gone, stopped all the same.
+            let _ = progress.wait_for(|progress| progress.state == SubscriberState::Stopped).await;
+        }));
+        let _ = tokio::time::timeout(timeout, all).await;
     }
 }
