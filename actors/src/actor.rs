@@ -95,6 +95,7 @@ impl<A: Aggregate> AggregateCore<A> {
                 return Err(CommandError::Conflict(conflict));
             }
         }
+        let mut checked_fresh = false;
         loop {
             let decided = catch_unwind(AssertUnwindSafe(|| A::handle(&self.state, command.clone())));
             let events = match decided {
@@ -104,6 +105,20 @@ impl<A: Aggregate> AggregateCore<A> {
                 Ok(decided) => {
                     if let Some(first) = self.first_result(&context).await? {
                         return Ok(first);
+                    }
+                    // Decided on this actor's state, which another node (or a store shared
+                    // otherwise) may have moved past: no append tells so here, so a refusal or a
+                    // no-op is only answered once the state is known to be the latest.
+                    let latest = if checked_fresh { self.version } else { self.store.stream_version(&self.stream).await? };
+                    if latest > self.version {
+                        if let Some(expected) = expected_version {
+                            let conflict = crate::store::Conflict { expected: ExpectedVersion::Exact(expected), actual: latest };
+                            return Err(CommandError::Conflict(conflict));
+                        }
+                        tracing::debug!(stream = %self.stream, "decided on an outdated state; reloading and deciding again");
+                        checked_fresh = true;
+                        self.reload().await.map_err(command_error)?;
+                        continue;
                     }
                     decided.map_err(CommandError::Rejected)?;
                     return Ok(Executed { events: Vec::new(), version: self.version, state: self.state.clone(), already_committed: false });

@@ -7,7 +7,7 @@ use actors::{Aggregate, AggregateConfig, CommandError, DomainEvent, Execute, Exp
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::account::{Account, AccountError, AccountEvent};
+use crate::account::{Account, AccountCommand, AccountError, AccountEvent};
 use crate::support::{deposit, encoded, open, request};
 
 fn with_accounts(config: AggregateConfig) -> impl Fn(actors::RuntimeBuilder) -> actors::RuntimeBuilder {
@@ -71,6 +71,35 @@ async fn a_concurrent_writer_makes_the_actor_reload_and_retry() {
     test.store().append(&stream, ExpectedVersion::Exact(1), outside, &request()).await.unwrap().unwrap();
     let executed = test.send::<Account>(id, deposit(1)).await.unwrap();
     assert_eq!((executed.version, executed.state.balance), (3, 6));
+}
+
+#[actix_rt::test]
+async fn a_command_the_live_state_refuses_is_decided_again_on_what_another_writer_committed() {
+    let test = TestRuntime::start(with_accounts(AggregateConfig::default())).await;
+    let id = Uuid::new_v4();
+    test.send::<Account>(id, open("ada")).await.unwrap();
+    // Another node deposits behind the live actor's back; nothing appends here to tell it.
+    let stream = StreamId::new("account", id);
+    let outside = encoded(&[AccountEvent::Deposited { amount: 5, note: None }]);
+    test.store().append(&stream, ExpectedVersion::Exact(1), outside, &request()).await.unwrap().unwrap();
+    let executed = test.send::<Account>(id, AccountCommand::Withdraw { amount: 3 }).await.unwrap();
+    assert_eq!((executed.version, executed.state.balance), (3, 2));
+    // A refusal on the latest state stays a refusal.
+    let refused = test.send::<Account>(id, AccountCommand::Withdraw { amount: 3 }).await.unwrap_err();
+    assert!(matches!(refused, CommandError::Rejected(AccountError::InsufficientFunds { balance: 2, requested: 3 })));
+}
+
+#[actix_rt::test]
+async fn a_command_naming_the_version_it_saw_gets_a_conflict_not_a_refusal_when_another_writer_moved_on() {
+    let test = TestRuntime::start(with_accounts(AggregateConfig::default())).await;
+    let id = Uuid::new_v4();
+    test.send::<Account>(id, open("ada")).await.unwrap();
+    let stream = StreamId::new("account", id);
+    let outside = encoded(&[AccountEvent::Deposited { amount: 5, note: None }]);
+    test.store().append(&stream, ExpectedVersion::Exact(1), outside, &request()).await.unwrap().unwrap();
+    let stale = Execute::<Account>::new(id, AccountCommand::Withdraw { amount: 3 }, request()).expecting(Some(1));
+    let error = test.runtime().commands().execute(stale).await.unwrap_err();
+    assert!(matches!(error, CommandError::Conflict(conflict) if conflict.actual == 2));
 }
 
 #[actix_rt::test]
