@@ -51,10 +51,16 @@ async fn the_metrics_move_with_a_booking_flow() {
     ] {
         assert!(sample(&after, counter) > sample(&before, counter), "{counter} did not move");
     }
-    for present in ["actors_live_actors{aggregate=\"booking\"}", "actors_subscriber_lag{subscriber=\"bookings\"}", "http_requests_total"] {
+    // Gauges are process-wide too, and any server starting beside this one sets them back: only
+    // their presence is this test's to check.
+    for present in [
+        "actors_live_actors{aggregate=\"booking\"}",
+        "actors_subscriber_lag{subscriber=\"bookings\"}",
+        "actors_subscriber_position{subscriber=\"booking-flow\"}",
+        "http_requests_total",
+    ] {
         assert!(after.lines().any(|line| is_sample(line, present)), "{present} is missing");
     }
-    assert!(sample(&after, "actors_subscriber_position{subscriber=\"booking-flow\"}") > 0.0);
 }
 
 #[actix_rt::test]
