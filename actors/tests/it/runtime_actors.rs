@@ -60,15 +60,21 @@ async fn two_clients_racing_on_one_aggregate_are_serialized_without_lost_updates
     assert_eq!((state.balance, version), (100, 101));
 }
 
-#[actix_rt::test]
-async fn a_concurrent_writer_makes_the_actor_reload_and_retry() {
-    let test = TestRuntime::start(with_accounts(AggregateConfig::default())).await;
+/// An open account whose live actor has not seen the deposit of 5 another node committed behind
+/// its back (version 2): nothing appended here to tell it.
+async fn with_a_deposit_the_live_actor_missed(test: &TestRuntime) -> Uuid {
     let id = Uuid::new_v4();
     test.send::<Account>(id, open("ada")).await.unwrap();
-    // Another node writes to the stream behind the live actor's back.
     let stream = StreamId::new("account", id);
     let outside = encoded(&[AccountEvent::Deposited { amount: 5, note: None }]);
     test.store().append(&stream, ExpectedVersion::Exact(1), outside, &request()).await.unwrap().unwrap();
+    id
+}
+
+#[actix_rt::test]
+async fn a_concurrent_writer_makes_the_actor_reload_and_retry() {
+    let test = TestRuntime::start(with_accounts(AggregateConfig::default())).await;
+    let id = with_a_deposit_the_live_actor_missed(&test).await;
     let executed = test.send::<Account>(id, deposit(1)).await.unwrap();
     assert_eq!((executed.version, executed.state.balance), (3, 6));
 }
@@ -76,12 +82,7 @@ async fn a_concurrent_writer_makes_the_actor_reload_and_retry() {
 #[actix_rt::test]
 async fn a_command_the_live_state_refuses_is_decided_again_on_what_another_writer_committed() {
     let test = TestRuntime::start(with_accounts(AggregateConfig::default())).await;
-    let id = Uuid::new_v4();
-    test.send::<Account>(id, open("ada")).await.unwrap();
-    // Another node deposits behind the live actor's back; nothing appends here to tell it.
-    let stream = StreamId::new("account", id);
-    let outside = encoded(&[AccountEvent::Deposited { amount: 5, note: None }]);
-    test.store().append(&stream, ExpectedVersion::Exact(1), outside, &request()).await.unwrap().unwrap();
+    let id = with_a_deposit_the_live_actor_missed(&test).await;
     let executed = test.send::<Account>(id, AccountCommand::Withdraw { amount: 3 }).await.unwrap();
     assert_eq!((executed.version, executed.state.balance), (3, 2));
     // A refusal on the latest state stays a refusal.
@@ -92,11 +93,7 @@ async fn a_command_the_live_state_refuses_is_decided_again_on_what_another_write
 #[actix_rt::test]
 async fn a_command_naming_the_version_it_saw_gets_a_conflict_not_a_refusal_when_another_writer_moved_on() {
     let test = TestRuntime::start(with_accounts(AggregateConfig::default())).await;
-    let id = Uuid::new_v4();
-    test.send::<Account>(id, open("ada")).await.unwrap();
-    let stream = StreamId::new("account", id);
-    let outside = encoded(&[AccountEvent::Deposited { amount: 5, note: None }]);
-    test.store().append(&stream, ExpectedVersion::Exact(1), outside, &request()).await.unwrap().unwrap();
+    let id = with_a_deposit_the_live_actor_missed(&test).await;
     let stale = Execute::<Account>::new(id, AccountCommand::Withdraw { amount: 3 }, request()).expecting(Some(1));
     let error = test.runtime().commands().execute(stale).await.unwrap_err();
     assert!(matches!(error, CommandError::Conflict(conflict) if conflict.actual == 2));
