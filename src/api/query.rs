@@ -257,11 +257,9 @@ impl Query {
 
 #[cfg(test)]
 mod tests {
-    use graphql_parser::schema::{Definition, TypeDefinition};
-
     use std::collections::{BTreeSet, HashMap};
 
-    use graphql_parser::schema::{Field, Type};
+    use graphql_parser::schema::{Definition, Field, Type, TypeDefinition};
 
     use super::{EXECUTED_EVERY_TIME, READ_MODEL_FIELDS, TYPES_WITH_ASYNC_FIELDS};
 
