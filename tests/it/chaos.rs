@@ -9,13 +9,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use actors::{EventCodec, EventStore, RecordedEvent, SledStore, SledStoreConfig};
+use actors::{EventCodec, EventStore, SledStore, SledStoreConfig};
 use futures::future::join_all;
 use konnektid::domain::booking::BookingEvent;
 use konnektid::domain::payment::PaymentEvent;
@@ -23,6 +21,8 @@ use konnektid::services::payments::simulated::{SimulatedGateway, TABLE};
 use konnektid::services::{EntryKind, PaymentGateway};
 use serde_json::{json, Value};
 use uuid::Uuid;
+
+use crate::process::{serve, whole_log};
 
 const ADMIN: &str = "chaos-admin";
 const ROUNDS: usize = 6;
@@ -53,7 +53,8 @@ struct Server {
 
 impl Server {
     fn start(work: &Path, data_dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_konnektid"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_konnektid"));
+        command
             .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .current_dir(work)
@@ -65,24 +66,8 @@ impl Server {
             .env("KONNEKTID_SERVER_WORKERS", "1")
             .env("KONNEKTID_PAYMENTS_SIMULATED_SLOW_MS", "100")
             .env("KONNEKTID_RUNTIME_HANDLER_FIRST_BACKOFF_MS", "10")
-            .env("KONNEKTID_LOG_LEVEL", "warn,konnektid::server=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the server starts");
-        // Read the log to its end (a full pipe would stall the server), watching for the address.
-        let stderr = child.stderr.take().expect("a piped stderr");
-        let (address, found) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("serving GraphQL on http://").nth(1) {
-                    let _ = address.send(rest.split('/').next().unwrap_or_default().to_owned());
-                } else if line.contains("ERROR") {
-                    eprintln!("server: {line}");
-                }
-            }
-        });
-        let address = found.recv_timeout(DEADLINE).expect("the server serves");
+            .env("KONNEKTID_LOG_LEVEL", "warn,konnektid::server=info");
+        let (child, address) = serve(&mut command, "server", DEADLINE);
         Self { child, base: format!("http://{address}/graphql") }
     }
 
@@ -184,18 +169,6 @@ async fn settle(base: &str) {
     }
 }
 
-/// The whole log, read from the store of a stopped server.
-async fn log(store: &SledStore) -> Vec<RecordedEvent> {
-    let mut events = Vec::new();
-    loop {
-        let page = store.read_all(events.len() as u64 + 1, 1_000, None).await.expect("the log");
-        if page.is_empty() {
-            return events;
-        }
-        events.extend(page);
-    }
-}
-
 #[actix_rt::test]
 async fn money_and_mail_add_up_after_a_server_is_killed_again_and_again_under_load() {
     let started = Instant::now();
@@ -242,7 +215,7 @@ async fn money_and_mail_add_up_after_a_server_is_killed_again_and_again_under_lo
     assert!(verified.status.success() && report.starts_with("no violations"), "verify found: {report}");
 
     let store = SledStore::open(data_dir.join("db"), SledStoreConfig { fsync: false, ..SledStoreConfig::default() }).expect("the store");
-    let events = log(&store).await;
+    let events = whole_log(&store).await;
     let provider = SimulatedGateway::new(store.records(TABLE).expect("the provider's records"), Duration::ZERO);
     let statement = provider.statement(None, 0, usize::MAX).await.expect("the statement");
     let (bookings, payments) = (EventCodec::<BookingEvent>::default(), EventCodec::<PaymentEvent>::default());

@@ -6,6 +6,7 @@ mod choreography;
 mod cli;
 mod decoders;
 mod nodes;
+mod process;
 mod stored_format;
 mod verify;
 mod web;

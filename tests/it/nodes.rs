@@ -8,14 +8,14 @@ mod failover;
 mod market;
 mod outage;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use actors::testing::postgres::{test_url, TestSchema};
 use serde_json::{json, Value};
+
+use crate::process::serve;
 
 pub const ADMIN: &str = "nodes-admin";
 /// How long a test waits for a node to start or for the cluster to settle.
@@ -89,21 +89,7 @@ impl Cluster {
         let mut command = Command::new(env!("CARGO_BIN_EXE_konnektid"));
         command.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"]).arg(&data_dir).current_dir(self.work());
         command.envs(self.env()).env("KONNEKTID_NODE_ID", name).envs(settings.iter().copied());
-        let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("the server starts");
-        // Read the log to its end (a full pipe would stall the server), watching for the address.
-        let stderr = child.stderr.take().expect("a piped stderr");
-        let (address, found) = mpsc::channel();
-        let label = name.to_owned();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("serving GraphQL on http://").nth(1) {
-                    let _ = address.send(rest.split('/').next().unwrap_or_default().to_owned());
-                } else if line.contains("ERROR") {
-                    eprintln!("{label}: {line}");
-                }
-            }
-        });
-        let address = found.recv_timeout(DEADLINE).unwrap_or_else(|_| panic!("node {name} serves"));
+        let (child, address) = serve(&mut command, &format!("node {name}"), DEADLINE);
         Node { name: name.to_owned(), child: Some(child), address, data_dir }
     }
 }

@@ -3,13 +3,13 @@
 //! backup is byte for byte the one it wrote, and the server serves it. An interrupted upgrade is
 //! refused with a message that says what to do.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+
+use crate::process::serve;
 
 const ADMIN: &str = "fixture-admin";
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -62,7 +62,8 @@ struct Server {
 
 impl Server {
     fn start(work: &Path, data_dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_konnektid"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_konnektid"));
+        command
             .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .current_dir(work)
@@ -70,23 +71,8 @@ impl Server {
             .env("KONNEKTID_AUTH_JWT_SECRET", "fixture-secret")
             .env("KONNEKTID_STORAGE_FSYNC", "false")
             .env("KONNEKTID_SERVER_WORKERS", "1")
-            .env("KONNEKTID_LOG_LEVEL", "warn,konnektid::server=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the server starts");
-        let stderr = child.stderr.take().expect("a piped stderr");
-        let (address, found) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("serving GraphQL on http://").nth(1) {
-                    let _ = address.send(rest.split('/').next().unwrap_or_default().to_owned());
-                } else if line.contains("ERROR") {
-                    eprintln!("server: {line}");
-                }
-            }
-        });
-        let address = found.recv_timeout(DEADLINE).expect("the server serves");
+            .env("KONNEKTID_LOG_LEVEL", "warn,konnektid::server=info");
+        let (child, address) = serve(&mut command, "server", DEADLINE);
         Self { child, base: format!("http://{address}/graphql") }
     }
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use actors::{EventCodec, EventStore, RecordedEvent};
+use actors::{EventCodec, EventStore};
 use futures::future::join_all;
 use konnektid::domain::booking::BookingEvent;
 use konnektid::services::payments::simulated::{SimulatedGateway, TABLE};
@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::market::{book, course, register};
 use super::{client, must, running, settle, wait_for, Cluster, Node, ADMIN};
+use crate::process::whole_log;
 
 const WORKERS: usize = 4;
 /// Between two bookings of one worker: enough load to keep every reaction busy, not so much
@@ -39,17 +40,6 @@ async fn load(nodes: [&Node; 2], learners: &[String], course: &str, worker: usiz
             // The killed node no longer answers: the next turn goes to the other one.
             None => actix_rt::time::sleep(Duration::from_millis(5)).await,
         }
-    }
-}
-
-async fn whole_log(store: &dyn EventStore) -> Vec<RecordedEvent> {
-    let mut events = Vec::new();
-    loop {
-        let page = store.read_all(events.len() as u64 + 1, 1_000, None).await.expect("the log");
-        if page.is_empty() {
-            return events;
-        }
-        events.extend(page);
     }
 }
 
