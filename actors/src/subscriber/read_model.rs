@@ -2,6 +2,11 @@
 //! commit in one batch on the read model's tree (sled applies a batch on one tree atomically), so
 //! every event is applied exactly once, also across crashes. The checkpoint lives under the empty
 //! key, the one key no read model can use.
+//!
+//! A batch that changes nothing (most read models ignore most events) writes nothing at once:
+//! its checkpoint waits for the next batch that changes something, for [`WRITE_BEHIND`], or for
+//! the subscriber to stop. A crash in between replays only events that changed nothing, on a
+//! tree that has not changed since, so they change nothing again.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +23,9 @@ use crate::event::{Position, RecordedEvent};
 
 /// Where a read model's tree holds its checkpoint.
 const CHECKPOINT_KEY: &[u8] = b"";
+
+/// How long the checkpoint of batches that changed nothing may wait to be written.
+const WRITE_BEHIND: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// A query model built from the log. `apply` sees every event in order and writes through the
 /// transaction; it runs again from position 1 when the model is rebuilt, so it must not have
@@ -66,6 +74,11 @@ impl<'a> ReadModelTx<'a> {
     pub fn put<T: Serialize>(&mut self, key: impl Into<Vec<u8>>, value: &T) -> Result<(), SubscriberError> {
         let bytes = encode_bytes(value)?;
         self.insert(key, bytes)
+    }
+
+    /// Whether the batch changes nothing so far.
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty()
     }
 
     /// Writes the batch's changes and the checkpoint in one atomic batch. (A sled transaction
@@ -125,15 +138,20 @@ pub struct ReadModelSubscriber {
     tree: sled::Tree,
     checkpoints: sled::Tree,
     version: ReadVersion,
+    /// The checkpoint of the batches since the last write, all of which changed nothing, and
+    /// when it is to be written.
+    behind: Option<(Position, tokio::time::Instant)>,
 }
 
 impl ReadModelSubscriber {
     pub fn new(model: Arc<dyn ReadModel>, tree: sled::Tree, checkpoints: sled::Tree, version: ReadVersion) -> Self {
-        Self { model, tree, checkpoints, version }
+        Self { model, tree, checkpoints, version, behind: None }
     }
 
-    fn commit(&self, tx: ReadModelTx<'_>, checkpoint: Position) -> Result<(), SubscriberError> {
+    /// Commits `tx` with `checkpoint`, which covers any checkpoint left behind.
+    fn commit(&mut self, tx: ReadModelTx<'_>, checkpoint: Position) -> Result<(), SubscriberError> {
         tx.commit(checkpoint)?;
+        self.behind = None;
         self.version.advance();
         Ok(())
     }
@@ -149,11 +167,14 @@ impl ReadModelSubscriber {
 #[async_trait]
 impl Subscriber for ReadModelSubscriber {
     async fn checkpoint(&mut self) -> Result<Position, SubscriberError> {
+        self.behind = None;
         self.stored_checkpoint()
     }
 
     async fn handle(&mut self, events: &[RecordedEvent]) -> Result<(), SubscriberError> {
-        let mut tx = ReadModelTx::new(&self.tree);
+        let Some(last) = events.last().map(|e| e.position) else { return Ok(()) };
+        let tree = self.tree.clone();
+        let mut tx = ReadModelTx::new(&tree);
         for event in events {
             let _span = tracing::trace_span!(
                 "apply",
@@ -166,19 +187,49 @@ impl Subscriber for ReadModelSubscriber {
             .entered();
             self.model.apply(&mut tx, event)?;
         }
-        let last = events.last().map_or(0, |e| e.position);
-        self.commit(tx, last)
+        if !tx.is_empty() {
+            return self.commit(tx, last);
+        }
+        // Nothing readable changed: no write, and kept answers stay good.
+        let due = self.behind.map_or_else(|| tokio::time::Instant::now() + WRITE_BEHIND, |(_, due)| due);
+        self.behind = Some((last, due));
+        if due <= tokio::time::Instant::now() {
+            self.write_deferred().await?;
+        }
+        Ok(())
     }
 
     async fn skip(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError> {
-        self.commit(ReadModelTx::new(&self.tree), event.position)
+        let tree = self.tree.clone();
+        self.commit(ReadModelTx::new(&tree), event.position)
     }
 
     async fn redeliver(&mut self, event: &RecordedEvent) -> Result<(), SubscriberError> {
-        let checkpoint = self.stored_checkpoint()?;
-        let mut tx = ReadModelTx::new(&self.tree);
+        // A checkpoint left behind goes with the change: replayed after it, the events it
+        // covers could change something they did not change the first time.
+        let checkpoint = match self.behind {
+            Some((position, _)) => position,
+            None => self.stored_checkpoint()?,
+        };
+        let tree = self.tree.clone();
+        let mut tx = ReadModelTx::new(&tree);
         self.model.apply(&mut tx, event)?;
         self.commit(tx, checkpoint)
+    }
+
+    fn deferred_until(&self) -> Option<tokio::time::Instant> {
+        self.behind.map(|(_, due)| due)
+    }
+
+    async fn write_deferred(&mut self) -> Result<(), SubscriberError> {
+        let Some((position, _)) = self.behind.take() else { return Ok(()) };
+        let mut batch = sled::Batch::default();
+        batch.insert(CHECKPOINT_KEY, &position.to_be_bytes());
+        if let Err(error) = self.tree.apply_batch(batch) {
+            self.behind = Some((position, tokio::time::Instant::now() + WRITE_BEHIND));
+            return Err(error.into());
+        }
+        Ok(())
     }
 }
 
@@ -244,6 +295,92 @@ mod tests {
         tx.commit(9).expect("a commit");
         assert_eq!(subscriber.stored_checkpoint().expect("a checkpoint"), 9);
         assert_eq!(tree.get(b"k").expect("a read").as_deref(), Some(&b"v"[..]));
+    }
+
+    /// Writes a key for each event of type "Noted" and ignores the others.
+    struct NotesOnly;
+
+    impl ReadModel for NotesOnly {
+        fn apply(&self, tx: &mut ReadModelTx<'_>, event: &RecordedEvent) -> Result<(), SubscriberError> {
+            if event.event_type == "Noted" {
+                tx.insert(event.position.to_be_bytes().to_vec(), b"noted".to_vec())?;
+            }
+            Ok(())
+        }
+    }
+
+    fn event(position: Position, event_type: &str) -> RecordedEvent {
+        RecordedEvent {
+            position,
+            stream: crate::event::StreamId::new("note", uuid::Uuid::new_v4()),
+            version: 1,
+            event_id: uuid::Uuid::new_v4(),
+            event_type: event_type.into(),
+            schema_version: 1,
+            payload: Vec::new(),
+            recorded_at: chrono::Utc::now(),
+            correlation_id: uuid::Uuid::new_v4(),
+            causation_id: None,
+            metadata: Default::default(),
+        }
+    }
+
+    fn notes_only() -> (ReadModelSubscriber, ReadVersion) {
+        let (tree, checkpoints) = trees();
+        let version = ReadVersion::default();
+        (ReadModelSubscriber::new(Arc::new(NotesOnly), tree, checkpoints, version.clone()), version)
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_changes_nothing_leaves_its_checkpoint_to_be_written_later() {
+        let (mut subscriber, version) = notes_only();
+        subscriber.handle(&[event(1, "Noted")]).await.expect("applied");
+        let (stored, read) = (subscriber.stored_checkpoint().expect("a checkpoint"), version.current());
+        assert_eq!(stored, 1);
+
+        subscriber.handle(&[event(2, "Ignored"), event(3, "Ignored")]).await.expect("applied");
+        assert_eq!(subscriber.stored_checkpoint().expect("a checkpoint"), 1, "nothing written for a batch that changed nothing");
+        assert_eq!(version.current(), read, "kept answers stay good");
+        assert!(subscriber.deferred_until().is_some(), "the checkpoint waits to be written");
+
+        subscriber.write_deferred().await.expect("written");
+        assert_eq!(subscriber.stored_checkpoint().expect("a checkpoint"), 3);
+        assert!(subscriber.deferred_until().is_none());
+        assert_eq!(version.current(), read);
+    }
+
+    #[tokio::test]
+    async fn the_next_change_writes_the_checkpoint_left_behind() {
+        let (mut subscriber, version) = notes_only();
+        subscriber.handle(&[event(1, "Ignored")]).await.expect("applied");
+        let read = version.current();
+        subscriber.handle(&[event(2, "Noted")]).await.expect("applied");
+        assert_eq!(subscriber.stored_checkpoint().expect("a checkpoint"), 2);
+        assert!(subscriber.deferred_until().is_none(), "nothing waits any more");
+        assert!(version.current() > read, "readers see a change");
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_left_behind_is_written_once_it_is_due() {
+        let (mut subscriber, _) = notes_only();
+        subscriber.handle(&[event(1, "Ignored")]).await.expect("applied");
+        subscriber.behind = subscriber.behind.map(|(position, _)| (position, tokio::time::Instant::now()));
+        subscriber.handle(&[event(2, "Ignored")]).await.expect("applied");
+        assert_eq!(subscriber.stored_checkpoint().expect("a checkpoint"), 2, "a due checkpoint is written with the next batch");
+        assert!(subscriber.deferred_until().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_redelivered_event_carries_the_checkpoint_left_behind() {
+        let (mut subscriber, _) = notes_only();
+        subscriber.handle(&[event(1, "Noted")]).await.expect("applied");
+        subscriber.skip(&event(2, "Noted")).await.expect("skipped");
+        subscriber.handle(&[event(3, "Ignored")]).await.expect("applied");
+        subscriber.redeliver(&event(2, "Noted")).await.expect("redelivered");
+        // Replaying 3 after a crash would see 2's key, which 3 did not see the first time.
+        assert_eq!(subscriber.stored_checkpoint().expect("a checkpoint"), 3);
+        assert!(subscriber.deferred_until().is_none());
+        assert!(subscriber.tree.contains_key(2u64.to_be_bytes()).expect("a read"));
     }
 
     #[test]
