@@ -55,29 +55,29 @@ impl EmailNotifier {
         Self { mailer, sent }
     }
 
-    /// Whether every message with these ids was sent already.
-    async fn all_sent(&self, ids: &[Uuid]) -> Result<bool, SubscriberError> {
+    /// The ids among `ids` of the messages not sent before.
+    async fn unsent(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, SubscriberError> {
+        let mut unsent = Vec::new();
         for id in ids {
             if self.sent.get(id.as_bytes()).await?.is_none() {
-                return Ok(false);
+                unsent.push(*id);
+            } else {
+                tracing::debug!(message_id = %id, "e-mail sent before; not sending it again");
             }
         }
-        Ok(true)
+        Ok(unsent)
     }
 
-    /// Sends each message not sent before, side by side, and records each one sent. Every
+    /// Sends the messages whose ids are `unsent`, side by side, and records each one sent. Every
     /// message is tried even when another fails, so a retry has only the failed ones left.
-    async fn send(&self, messages: Vec<EmailMessage>) -> Result<(), SubscriberError> {
+    async fn send(&self, mut messages: Vec<EmailMessage>, unsent: &[Uuid]) -> Result<(), SubscriberError> {
+        messages.retain(|message| unsent.contains(&message.message_id));
         let outcomes = futures::future::join_all(messages.into_iter().map(|message| self.send_once(message))).await;
         outcomes.into_iter().collect()
     }
 
     async fn send_once(&self, message: EmailMessage) -> Result<(), SubscriberError> {
         let key = message.message_id.into_bytes();
-        if self.sent.get(&key).await?.is_some() {
-            tracing::debug!(message_id = %message.message_id, "e-mail sent before; not sending it again");
-            return Ok(());
-        }
         tracing::info!(message_id = %message.message_id, subject = %message.subject, "sending e-mail");
         self.mailer.send(message).await.map_err(SubscriberError::failed)?;
         self.sent.put(&key, &[]).await?;
@@ -96,23 +96,31 @@ impl EventHandler for EmailNotifier {
         event.stream.aggregate_id
     }
 
+    /// Each message has a done record of its own, checked before it is sent.
+    fn records_completions(&self) -> bool {
+        false
+    }
+
     async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
         let Some(booking_event) = decode::<Booking>(event)? else { return Ok(()) };
         match booking_event {
             BookingEvent::BookingConfirmed { .. } => {
-                if self.all_sent(&[message_id(event, LEARNER), message_id(event, TEACHER)]).await? {
+                let unsent = self.unsent(&[message_id(event, LEARNER), message_id(event, TEACHER)]).await?;
+                if unsent.is_empty() {
                     return Ok(());
                 }
                 let facts = facts(event, commands).await?;
                 let teacher = member(commands, facts.booking.teacher_id).await?;
-                self.send(vec![confirmation_to_learner(event, &facts, &teacher), notice_to_teacher(event, &facts, &teacher)]).await
+                let messages = vec![confirmation_to_learner(event, &facts, &teacher), notice_to_teacher(event, &facts, &teacher)];
+                self.send(messages, &unsent).await
             }
             BookingEvent::BookingCancelled { reason, was_confirmed, .. } => {
-                if self.all_sent(&[message_id(event, LEARNER)]).await? {
+                let unsent = self.unsent(&[message_id(event, LEARNER)]).await?;
+                if unsent.is_empty() {
                     return Ok(());
                 }
                 let facts = facts(event, commands).await?;
-                self.send(vec![cancellation_to_learner(event, &facts, reason.as_deref(), was_confirmed)]).await
+                self.send(vec![cancellation_to_learner(event, &facts, reason.as_deref(), was_confirmed)], &unsent).await
             }
             _ => Ok(()),
         }

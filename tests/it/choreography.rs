@@ -5,12 +5,13 @@ mod market;
 
 use std::sync::atomic::Ordering;
 
-use actors::{Aggregate, CommandContext, EventCodec, RecordedEvent, StreamId};
+use actors::{Aggregate, CommandContext, EventCodec, EventHandler, RecordedEvent, StreamId};
 use chrono::Utc;
 use konnektid::domain::booking::{Booking, BookingStatus, CancelBooking, Canceller};
 use konnektid::domain::course::{Course, CourseEvent, UpdateCourse};
 use konnektid::domain::member::{Member, UpdateProfile};
 use konnektid::domain::payment::{Payment, PaymentStatus};
+use konnektid::services::{EmailNotifier, Payments, SENT_TABLE};
 use uuid::Uuid;
 
 use market::{request, Market};
@@ -225,6 +226,43 @@ async fn it_should_keep_everything_and_mail_nothing_twice_after_a_restart() {
     market.test.settle().await;
     assert_eq!(types(&market.flow(correlation).await), CONFIRMED_FLOW, "the services run after the restart");
     assert_eq!((market.mailer.sent.load(Ordering::SeqCst), market.outbox().len()), (4, 4));
+}
+
+/// The payments and e-mail handlers ask the runtime for no dedup records: a crash before their
+/// checkpoint (written behind) hands them events they handled already, which must then charge,
+/// refund, mail and record nothing.
+#[actix_rt::test]
+async fn it_should_charge_refund_and_mail_nothing_again_when_the_handlers_see_the_whole_history_again() {
+    let market = Market::start().await;
+    let (teacher, learner) = (market.member("teacher").await, market.member("learner").await);
+    let course = market.course(teacher, 5).await;
+    market.book(learner, course, teacher, "tok_visa").await;
+    market.book(learner, course, teacher, "tok_decline").await;
+    let (cancelled, _) = market.book(learner, course, teacher, "tok_visa").await;
+    market.test.settle().await;
+    let cancel = CancelBooking { actor: Canceller::Learner(learner), reason: None, at: Utc::now() };
+    market.test.send::<Booking>(cancelled, cancel.into()).await.expect("cancelled");
+    market.test.settle().await;
+    let before = market.test.events().await;
+    let money = (market.charges().await, market.refunds().await);
+    assert_eq!(money, (2, 1), "two captured charges, one refunded");
+    let mailed = market.mailer.sent.load(Ordering::SeqCst);
+
+    let runtime = market.test.runtime();
+    let store = runtime.store();
+    let payments = Payments::new(store.clone(), market.gateway.clone());
+    let email = EmailNotifier::new(market.mailer.clone(), store.records(SENT_TABLE).expect("the sent records"));
+    for event in &before {
+        for handler in [&payments as &dyn EventHandler, &email] {
+            if handler.event_types().contains(&event.event_type.as_str()) {
+                handler.handle(event, runtime.commands()).await.expect("handled again");
+            }
+        }
+    }
+    market.test.settle().await;
+    assert_eq!(market.test.events().await, before, "nothing new was recorded");
+    assert_eq!((market.charges().await, market.refunds().await), money, "no money moved again");
+    assert_eq!(market.mailer.sent.load(Ordering::SeqCst), mailed, "no message went out again");
 }
 
 #[actix_rt::test]

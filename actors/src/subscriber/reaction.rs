@@ -53,6 +53,15 @@ pub trait EventHandler: Send + Sync + 'static {
     }
 
     async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError>;
+
+    /// Whether the runtime records each event this handler completed, durably with its
+    /// checkpoint, so a replay after a crash or a lease hand-over skips it (the default). A
+    /// handler that keeps a durable record of each effect itself, and checks it before acting,
+    /// answers false: the runtime's record would be a second write and flush per batch, and its
+    /// checkpoint is then written behind, as a process manager's is.
+    fn records_completions(&self) -> bool {
+        true
+    }
 }
 
 /// Reacts to events by sending commands, and does nothing else (an effect belongs in an
@@ -99,10 +108,14 @@ impl Reaction {
     }
 
     /// Whether each completed reaction is recorded, and the records flushed, so it never runs
-    /// again. Only effects need it: a process manager's repeat is answered by the store's command
-    /// records, so for it the record would be a write and a flush per batch for nothing.
+    /// again. Only effects need it, and only those without records of their own: a process
+    /// manager's repeat is answered by the store's command records, so for it the record would be
+    /// a write and a flush per batch for nothing.
     fn records_completions(&self) -> bool {
-        matches!(self, Reaction::Effect(..))
+        match self {
+            Reaction::Effect(handler, _) => handler.records_completions(),
+            Reaction::Process(..) => false,
+        }
     }
 }
 

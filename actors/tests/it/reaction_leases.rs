@@ -59,6 +59,25 @@ impl EventHandler for Labelled {
     }
 }
 
+/// A handler that keeps its own record of each effect (here, the tally) and asks the runtime for
+/// none.
+struct KeepsItsOwnRecords(Labelled);
+
+#[async_trait]
+impl EventHandler for KeepsItsOwnRecords {
+    fn event_types(&self) -> &[&'static str] {
+        self.0.event_types()
+    }
+
+    async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
+        self.0.handle(event, commands).await
+    }
+
+    fn records_completions(&self) -> bool {
+        false
+    }
+}
+
 /// Appends an opened account and `deposits` deposits directly to the store; answers the events.
 async fn history(store: &dyn EventStore, deposits: u64) -> Vec<RecordedEvent> {
     let stream = StreamId::new("account", Uuid::new_v4());
@@ -152,6 +171,25 @@ async fn a_handlers_batch_writes_its_dedup_records_and_checkpoint_at_once() {
     // in one durable write.
     assert_eq!(*store.fenced_writes.lock(), vec![11]);
     runtime.shutdown().await;
+}
+
+#[actix_rt::test]
+async fn a_handler_that_keeps_its_own_records_gets_none_and_its_checkpoint_is_written_behind() {
+    let store = Arc::new(HookedStore::default());
+    let deposited = deposits_on(store.as_ref(), 10).await;
+    let tally = Tally::default();
+    let local = sled::Config::new().temporary(true).open().expect("a local database");
+    let runtime = Runtime::builder(store.clone(), local)
+        .handler("tally", KeepsItsOwnRecords(tally.labelled("one")), StartFrom::Beginning)
+        .start()
+        .await
+        .expect("a runtime");
+    settled(&runtime).await;
+    assert_eq!(tally.event_ids(), sorted(deposited));
+    runtime.shutdown().await;
+    // No dedup records: the only durable write is the checkpoint, alone, written behind (within
+    // 200 ms or at the stop, whichever came first).
+    assert_eq!(*store.fenced_writes.lock(), vec![1]);
 }
 
 /// Two runtimes with the `tally` handler on one PostgreSQL schema.

@@ -278,6 +278,13 @@ impl EventHandler for Payments {
         event.stream.aggregate_id
     }
 
+    /// Every step is safe to repeat on its own: the payment's commands take their ids from the
+    /// event, a charge requested before is looked up at the provider before it is sent, and the
+    /// provider moves money once per key.
+    fn records_completions(&self) -> bool {
+        false
+    }
+
     async fn handle(&self, event: &RecordedEvent, commands: &CommandBus) -> Result<(), SubscriberError> {
         match decode::<Booking>(event)? {
             Some(BookingEvent::BookingSeatReserved { .. }) => return self.charge(event, commands).await,
