@@ -54,7 +54,6 @@ impl ReadModel for PaymentsReadModel {
         let key = id_key(PAYMENT, booking_id);
         match event.stream.aggregate_type.as_str() {
             Payment::TYPE => {
-                let existing: Option<PaymentView> = tx.fetch(&key)?;
                 let view = match self.payments.decode(event)? {
                     // Still pending, as the booking's view already shows it.
                     PaymentEvent::ChargeRequested { .. } => return Ok(()),
@@ -76,7 +75,7 @@ impl ReadModel for PaymentsReadModel {
                     },
                     // Keeps the captured amount; the refund event carries it too, for a view
                     // that somehow missed the capture.
-                    PaymentEvent::PaymentRefunded { amount_cents, currency, .. } => match existing {
+                    PaymentEvent::PaymentRefunded { amount_cents, currency, .. } => match tx.fetch::<PaymentView>(&key)? {
                         Some(view) => PaymentView { status: PaymentStatus::Refunded, updated_at: event.recorded_at, ..view },
                         None => PaymentView {
                             booking_id,
