@@ -52,6 +52,26 @@ pub struct RecordedEvent {
     pub metadata: Metadata,
 }
 
+#[cfg(test)]
+impl RecordedEvent {
+    /// An event with no payload, of `event_type`, at `position` and `version` of `stream`.
+    pub(crate) fn bare(stream: StreamId, position: Position, version: Version, event_type: &str) -> Self {
+        RecordedEvent {
+            position,
+            stream,
+            version,
+            event_id: Uuid::new_v4(),
+            event_type: event_type.into(),
+            schema_version: 1,
+            payload: Vec::new(),
+            recorded_at: Utc::now(),
+            correlation_id: Uuid::new_v4(),
+            causation_id: None,
+            metadata: Metadata::default(),
+        }
+    }
+}
+
 /// An event about to be appended, already serialized by its aggregate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewEvent {

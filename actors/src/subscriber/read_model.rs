@@ -310,19 +310,7 @@ mod tests {
     }
 
     fn event(position: Position, event_type: &str) -> RecordedEvent {
-        RecordedEvent {
-            position,
-            stream: crate::event::StreamId::new("note", uuid::Uuid::new_v4()),
-            version: 1,
-            event_id: uuid::Uuid::new_v4(),
-            event_type: event_type.into(),
-            schema_version: 1,
-            payload: Vec::new(),
-            recorded_at: chrono::Utc::now(),
-            correlation_id: uuid::Uuid::new_v4(),
-            causation_id: None,
-            metadata: Default::default(),
-        }
+        RecordedEvent::bare(crate::event::StreamId::new("note", uuid::Uuid::new_v4()), position, 1, event_type)
     }
 
     fn notes_only() -> (ReadModelSubscriber, ReadVersion) {

@@ -5,23 +5,7 @@ use crate::event::StreamId;
 
 fn batch(positions: &[Position]) -> CommittedBatch {
     let stream = StreamId::new("note", uuid::Uuid::new_v4());
-    positions
-        .iter()
-        .map(|&position| RecordedEvent {
-            position,
-            stream: stream.clone(),
-            version: position,
-            event_id: uuid::Uuid::new_v4(),
-            event_type: "Noted".into(),
-            schema_version: 1,
-            payload: Vec::new(),
-            recorded_at: chrono::Utc::now(),
-            correlation_id: uuid::Uuid::new_v4(),
-            causation_id: None,
-            metadata: Default::default(),
-        })
-        .collect::<Vec<_>>()
-        .into()
+    positions.iter().map(|&position| RecordedEvent::bare(stream.clone(), position, position, "Noted")).collect::<Vec<_>>().into()
 }
 
 fn positions(events: Option<Vec<RecordedEvent>>) -> Option<Vec<Position>> {
