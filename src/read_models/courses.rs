@@ -195,13 +195,17 @@ struct Matcher<'a> {
     filter: &'a CourseFilter,
     category: Option<String>,
     city: Option<String>,
-    text: Option<String>,
+    /// The lower-cased text, searched for in every course's title and description.
+    text: Option<memchr::memmem::Finder<'static>>,
 }
 
 impl<'a> Matcher<'a> {
     fn new(filter: &'a CourseFilter) -> Self {
         let lower = |text: &Option<String>| text.as_deref().map(|t| t.trim().to_lowercase());
-        Self { category: lower(&filter.category), city: lower(&filter.city), text: lower(&filter.text), filter }
+        // A searcher built once per list (SIMD where the CPU has it) instead of `str::contains`
+        // setting one up for each of the catalogue's texts.
+        let text = lower(&filter.text).map(|text| memchr::memmem::Finder::new(text.as_bytes()).into_owned());
+        Self { category: lower(&filter.category), city: lower(&filter.city), text, filter }
     }
 
     fn matches(&self, course: &CatalogueEntry) -> bool {
@@ -211,7 +215,10 @@ impl<'a> Matcher<'a> {
             && filter.teacher_id.is_none_or(|teacher| teacher == course.teacher_id)
             && self.category.as_ref().is_none_or(|category| course.category == *category)
             && self.city.as_ref().is_none_or(|city| course.city.as_ref() == Some(city))
-            && self.text.as_deref().is_none_or(|text| course.title.contains(text) || course.description.contains(text))
+            && self
+                .text
+                .as_ref()
+                .is_none_or(|text| text.find(course.title.as_bytes()).is_some() || text.find(course.description.as_bytes()).is_some())
     }
 }
 
