@@ -40,3 +40,9 @@ pub(super) fn shape<S: ScalarValue>(errors: &[ExecutionError<S>]) -> serde_json:
     }
     shaped
 }
+
+/// The codes of a shaped `errors` array, in order.
+pub(super) fn codes(shaped: &serde_json::Value) -> Vec<String> {
+    let entries = shaped.as_array().map_or(&[][..], Vec::as_slice);
+    entries.iter().map(|entry| entry["extensions"]["code"].as_str().unwrap_or("INTERNAL").to_owned()).collect()
+}

@@ -14,7 +14,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::answers::Transport;
-use super::prepared::Refused;
+use super::prepared::{Answered, Refused};
 use super::state::ApiState;
 use super::{errors, Context};
 use crate::app::{AppError, Caller};
@@ -65,7 +65,7 @@ fn cors(origins: &[String]) -> Cors {
 /// A transport-level error in the contract's shape.
 fn transport_error(status: StatusCode, error: &AppError) -> HttpResponse {
     let body = json!({ "errors": [errors::entry(error)] });
-    record("none", status.as_u16(), errors_of(&body), std::time::Duration::ZERO);
+    record("none", status.as_u16(), &[error.code().to_owned()], std::time::Duration::ZERO);
     HttpResponse::build(status).json(body)
 }
 
@@ -217,28 +217,21 @@ struct Responded {
 }
 
 /// The HTTP answer to a GraphQL request: HTTP 200, errors (if any) with their codes.
-fn respond(operation: &str, outcome: Result<serde_json::Value, AppError>, started: std::time::Instant) -> Responded {
-    let response = outcome.unwrap_or_else(|error| json!({ "data": null, "errors": [errors::entry(&error)] }));
-    let errors = errors_of(&response);
-    record(operation, 200, errors, started.elapsed());
-    let body = web::Bytes::from(serde_json::to_vec(&response).expect("a JSON value always serializes"));
+fn respond(operation: &str, outcome: Result<Answered, AppError>, started: std::time::Instant) -> Responded {
+    let Answered { body, error_codes } = outcome.unwrap_or_else(|error| Answered::refused(&error));
+    record(operation, 200, &error_codes, started.elapsed());
+    let body = web::Bytes::from(body);
     let http = HttpResponse::Ok().content_type(header::ContentType::json()).body(body.clone());
-    Responded { http, answered_without_errors: errors.is_empty().then_some(body) }
-}
-
-/// The `errors` entries of a response, none when it has no `errors`.
-fn errors_of(response: &serde_json::Value) -> &[serde_json::Value] {
-    response["errors"].as_array().map_or(&[], Vec::as_slice)
+    Responded { http, answered_without_errors: error_codes.is_empty().then_some(body) }
 }
 
 /// Requests by operation and status, their latency, and GraphQL errors by code.
-fn record(operation: &str, status: u16, errors: &[serde_json::Value], elapsed: std::time::Duration) {
+fn record(operation: &str, status: u16, error_codes: &[String], elapsed: std::time::Duration) {
     let operation = operation.to_owned();
     metrics::counter!("http_requests_total", "operation" => operation.clone(), "status" => status.to_string()).increment(1);
     metrics::histogram!("http_request_duration_seconds", "operation" => operation).record(elapsed.as_secs_f64());
-    for error in errors {
-        let code = error["extensions"]["code"].as_str().unwrap_or("INTERNAL").to_owned();
-        metrics::counter!("graphql_errors_total", "code" => code).increment(1);
+    for code in error_codes {
+        metrics::counter!("graphql_errors_total", "code" => code.clone()).increment(1);
     }
 }
 

@@ -6,8 +6,8 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use juniper::{DefaultScalarValue, GraphQLError, OperationType, ValidatedOperation, Variables};
-use serde_json::json;
+use juniper::{DefaultScalarValue, ExecutionError, GraphQLError, OperationType, ValidatedOperation, Value, Variables};
+use serde::Serialize;
 
 use super::depth::{self, QueryShape};
 use super::query::READ_MODEL_FIELDS;
@@ -52,7 +52,7 @@ impl Prepared {
 
     /// Runs the operation; errors before execution (bad variables, a subscription over HTTP) come
     /// back as `Err`, errors during execution are in the response with their codes.
-    pub async fn execute(&self, variables: &Variables<DefaultScalarValue>, context: &Context) -> Result<serde_json::Value, AppError> {
+    pub async fn execute(&self, variables: &Variables<DefaultScalarValue>, context: &Context) -> Result<Answered, AppError> {
         let operation = self.operation.borrow_dependent();
         let outcome = match self.shape.reads_read_models_only {
             // Every field under a read-model root resolves synchronously (the read models are
@@ -69,15 +69,39 @@ impl Prepared {
             false => operation.execute(variables, context).await,
         };
         match outcome {
-            Ok((data, errors)) => {
-                let mut response = json!({ "data": data });
-                if !errors.is_empty() {
-                    response["errors"] = errors::shape(&errors);
-                }
-                Ok(response)
-            }
+            Ok((data, errors)) => Ok(Answered::new(&data, &errors)),
             Err(error) => Err(refusal(error)),
         }
+    }
+}
+
+/// A GraphQL response as sent, with the codes of the errors it holds (for the metrics).
+pub struct Answered {
+    pub body: Vec<u8>,
+    pub error_codes: Vec<String>,
+}
+
+impl Answered {
+    /// `{"data": ..., "errors": [...]}`, written straight from juniper's value: going through a
+    /// `serde_json::Value` first built a second tree of the answer, a map and a string per field.
+    fn new(data: &Value<DefaultScalarValue>, errors: &[ExecutionError<DefaultScalarValue>]) -> Self {
+        #[derive(Serialize)]
+        struct Response<'a> {
+            data: &'a Value<DefaultScalarValue>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            errors: Option<serde_json::Value>,
+        }
+        let errors = (!errors.is_empty()).then(|| errors::shape(errors));
+        let error_codes = errors.as_ref().map(errors::codes).unwrap_or_default();
+        let body = serde_json::to_vec(&Response { data, errors }).expect("a GraphQL value always serializes");
+        Self { body, error_codes }
+    }
+
+    /// The answer to a request that was not executed: no data, one error.
+    pub fn refused(error: &AppError) -> Self {
+        let response = serde_json::json!({ "data": null, "errors": [errors::entry(error)] });
+        let body = serde_json::to_vec(&response).expect("a JSON value always serializes");
+        Self { body, error_codes: vec![error.code().to_owned()] }
     }
 }
 
