@@ -42,8 +42,10 @@ pub struct BookingView {
     pub reason: Option<String>,
     pub price_cents: i64,
     pub currency: String,
+    #[serde(deserialize_with = "super::stored_time::deserialize")]
     pub requested_at: DateTime<Utc>,
     /// When the last event that changed this view was recorded.
+    #[serde(deserialize_with = "super::stored_time::deserialize")]
     pub updated_at: DateTime<Utc>,
     /// The booking stream's version after the last booking event applied here.
     pub version: Version,

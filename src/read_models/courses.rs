@@ -44,7 +44,9 @@ pub struct CourseView {
     pub capacity: u32,
     pub seats_taken: u32,
     pub status: CourseStatus,
+    #[serde(deserialize_with = "super::stored_time::deserialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(deserialize_with = "super::stored_time::deserialize_option")]
     pub published_at: Option<DateTime<Utc>>,
     /// The course stream's version after the last event applied here.
     pub version: Version,

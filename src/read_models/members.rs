@@ -24,6 +24,7 @@ pub struct MemberView {
     pub email: String,
     pub display_name: String,
     pub city: Option<String>,
+    #[serde(deserialize_with = "super::stored_time::deserialize")]
     pub joined_at: DateTime<Utc>,
     /// The member stream's version after the last event applied here.
     pub version: Version,

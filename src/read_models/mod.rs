@@ -26,6 +26,7 @@ pub mod payments;
 mod reader;
 pub mod reviews;
 pub mod stats;
+mod stored_time;
 
 #[cfg(test)]
 mod tests;

@@ -30,6 +30,7 @@ pub struct PaymentView {
     pub currency: String,
     pub failure_reason: Option<String>,
     /// When the last event that changed this view was recorded.
+    #[serde(deserialize_with = "super::stored_time::deserialize")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -29,7 +29,9 @@ pub struct ReviewView {
     pub author_id: Uuid,
     pub rating: u8,
     pub comment: String,
+    #[serde(deserialize_with = "super::stored_time::deserialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(deserialize_with = "super::stored_time::deserialize")]
     pub updated_at: DateTime<Utc>,
     /// The review stream's version after the last event applied here.
     pub version: Version,
