@@ -76,7 +76,7 @@ impl Query {
             visible_to: context.caller,
         };
         let page = PageRequest { first: context.page_size(first, 20)?, after };
-        Ok(CourseConnection(context.app.read_models().courses.list(&filter, &page)?))
+        Ok(CourseConnection::from(context.app.read_models().courses.list(&filter, &page)?))
     }
 
     fn booking(context: &Context, id: ID) -> Result<Option<BookingObject>, AppError> {
@@ -102,7 +102,7 @@ impl Query {
         let course_id = course_id.as_ref().map(parse_id).transpose()?;
         let filter = BookingFilter { learner_id, course_id, status: status.map(Into::into), visible_to: caller };
         let page = PageRequest { first: context.page_size(first, 20)?, after };
-        Ok(BookingConnection(context.app.read_models().bookings.list(&filter, &page)?))
+        Ok(BookingConnection::from(context.app.read_models().bookings.list(&filter, &page)?))
     }
 
     fn payment(context: &Context, booking_id: ID) -> Result<Option<PaymentObject>, AppError> {
@@ -124,7 +124,7 @@ impl Query {
         after: Option<String>,
     ) -> Result<ReviewConnection, AppError> {
         let page = PageRequest { first: context.page_size(first, 20)?, after };
-        Ok(ReviewConnection(context.app.read_models().reviews.of_course(parse_id(&course_id)?, &page)?))
+        Ok(ReviewConnection::from(context.app.read_models().reviews.of_course(parse_id(&course_id)?, &page)?))
     }
 
     /// Catalogue analytics, kept by a projection over the whole history.

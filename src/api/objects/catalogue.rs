@@ -61,7 +61,7 @@ impl MemberObject {
     fn teaching(&self, context: &Context, first: Option<i32>, after: Option<String>) -> Result<CourseConnection, AppError> {
         let page = PageRequest { first: context.page_size(first, 20)?, after };
         let filter = CourseFilter { teacher_id: Some(self.view.id), visible_to: context.caller, ..CourseFilter::default() };
-        Ok(CourseConnection(context.app.read_models().courses.list(&filter, &page)?))
+        Ok(CourseConnection::from(context.app.read_models().courses.list(&filter, &page)?))
     }
 }
 

@@ -30,7 +30,8 @@ pub(crate) fn millis(time: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// A page of a list as the contract shapes it: `<Name>Connection { edges { cursor node } pageInfo
-/// totalCount }` over a read model's [`Connection`](crate::read_models::Connection) of views.
+/// totalCount }` over a read model's [`Connection`](crate::read_models::Connection) of views. The
+/// views move into the edges once, rather than being cloned each time `edges` resolves.
 macro_rules! connection {
     ($connection:ident, $edge:ident, $object:ident, $view:ty) => {
         #[derive(juniper::GraphQLObject)]
@@ -40,20 +41,32 @@ macro_rules! connection {
             pub node: $object,
         }
 
-        pub struct $connection(pub crate::read_models::Connection<$view>);
+        pub struct $connection {
+            edges: Vec<$edge>,
+            page_info: super::PageInfo,
+            total_count: usize,
+        }
+
+        impl From<crate::read_models::Connection<$view>> for $connection {
+            fn from(page: crate::read_models::Connection<$view>) -> Self {
+                let edges = page.items.into_iter().map(|(cursor, view)| $edge { cursor, node: $object(view) }).collect();
+                let page_info = super::PageInfo { has_next_page: page.has_next_page, end_cursor: page.end_cursor };
+                Self { edges, page_info, total_count: page.total_count }
+            }
+        }
 
         #[juniper::graphql_object(context = crate::api::Context)]
         impl $connection {
-            fn edges(&self) -> Vec<$edge> {
-                self.0.items.iter().map(|(cursor, view)| $edge { cursor: cursor.clone(), node: $object(view.clone()) }).collect()
+            fn edges(&self) -> &[$edge] {
+                &self.edges
             }
 
-            fn page_info(&self) -> super::PageInfo {
-                super::PageInfo { has_next_page: self.0.has_next_page, end_cursor: self.0.end_cursor.clone() }
+            fn page_info(&self) -> &super::PageInfo {
+                &self.page_info
             }
 
             fn total_count(&self) -> i32 {
-                i32::try_from(self.0.total_count).unwrap_or(i32::MAX)
+                i32::try_from(self.total_count).unwrap_or(i32::MAX)
             }
         }
     };
