@@ -26,23 +26,20 @@ pub(super) fn entry(error: &AppError) -> serde_json::Value {
     serde_json::json!({ "message": error.to_string(), "extensions": { "code": error.code() } })
 }
 
-/// The `errors` array of a response. An error without a code can only come from juniper's own
-/// input coercion during execution, which is bad input.
-pub(super) fn shape<S: ScalarValue>(errors: &[ExecutionError<S>]) -> serde_json::Value {
+/// The `errors` array of a response, and the code of each entry in order (for the metrics). An
+/// error without a code can only come from juniper's own input coercion during execution, which
+/// is bad input.
+pub(super) fn shape<S: ScalarValue>(errors: &[ExecutionError<S>]) -> (serde_json::Value, Vec<String>) {
     let mut shaped = serde_json::to_value(errors).unwrap_or_else(|_| serde_json::json!([]));
+    let mut codes = Vec::with_capacity(errors.len());
     if let Some(list) = shaped.as_array_mut() {
         for error in list {
             let extensions = &mut error["extensions"];
             if extensions.get("code").is_none() {
                 *extensions = serde_json::json!({ "code": "BAD_INPUT" });
             }
+            codes.push(extensions["code"].as_str().unwrap_or("INTERNAL").to_owned());
         }
     }
-    shaped
-}
-
-/// The codes of a shaped `errors` array, in order.
-pub(super) fn codes(shaped: &serde_json::Value) -> Vec<String> {
-    let entries = shaped.as_array().map_or(&[][..], Vec::as_slice);
-    entries.iter().map(|entry| entry["extensions"]["code"].as_str().unwrap_or("INTERNAL").to_owned()).collect()
+    (shaped, codes)
 }

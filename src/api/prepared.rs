@@ -75,7 +75,8 @@ impl Prepared {
     }
 }
 
-/// A GraphQL response as sent, with the codes of the errors it holds (for the metrics).
+/// A GraphQL response as sent, with the codes of the errors it holds: for the metrics, and
+/// because only an answer without errors may be kept.
 pub struct Answered {
     pub body: Vec<u8>,
     pub error_codes: Vec<String>,
@@ -91,8 +92,13 @@ impl Answered {
             #[serde(skip_serializing_if = "Option::is_none")]
             errors: Option<serde_json::Value>,
         }
-        let errors = (!errors.is_empty()).then(|| errors::shape(errors));
-        let error_codes = errors.as_ref().map(errors::codes).unwrap_or_default();
+        let (errors, error_codes) = match errors {
+            [] => (None, Vec::new()),
+            errors => {
+                let (shaped, codes) = errors::shape(errors);
+                (Some(shaped), codes)
+            }
+        };
         let body = serde_json::to_vec(&Response { data, errors }).expect("a GraphQL value always serializes");
         Self { body, error_codes }
     }
