@@ -1,10 +1,11 @@
 //! The default event store: sled on local disk, with group commit.
 //!
-//! Layout: everything an append writes lives in one tree (`log2`), so one `apply_batch` makes
+//! Layout: everything an append writes lives in one tree (`log3`), so one `apply_batch` makes
 //! it atomic across a crash:
-//! - `E|stream|version` -> the stored event (`format.rs`; a stream replays with one range scan)
-//! - `G|first position` -> the `E` keys of a run of consecutive positions, one run per group
-//!   commit (the global log, gapless; `positions.rs`)
+//! - `E|stream|first version` -> a chunk: the events of one append, up to a few KiB
+//!   (`format.rs`; a stream replays with one range scan over few values)
+//! - `G|first position` -> the `E` keys of a run of consecutive positions, one per position,
+//!   one run per group commit (the global log, gapless; `positions.rs`)
 //! - `T|type|id`        -> () (the streams of a type)
 //! - `C|command id`     -> first position and count (idempotent appends)
 //! - `V`                -> the stored format (a log of an older one is upgraded at open)
@@ -46,7 +47,9 @@ mod writer;
 
 pub use durability::FaultPlan;
 pub use import::ImportError;
-use keys::{committed_events, decode_event, decode_stream_event, durable_version, event_key, events_prefix, stream_prefix, type_prefix};
+use keys::{
+    chunk_at, committed_events, durable_version, event_key, events_prefix, stream_prefix, type_prefix, version_of_key, ChunkReader,
+};
 pub use upgrade::{FormatError, UpgradeProgress};
 use writer::Writer;
 
@@ -191,18 +194,11 @@ impl SledStore {
         upgrade::discard_interrupted(&db)
     }
 
-    /// The bytes the store keeps for `event` under its key (benchmarks size their ceilings
-    /// with it).
+    /// The bytes the store keeps for `event`, appended alone, under its key (benchmarks size
+    /// their ceilings with it).
     #[doc(hidden)]
     pub fn stored_bytes(event: &RecordedEvent) -> Result<Vec<u8>, StoreError> {
-        format::encode(event)
-    }
-
-    fn event_at_key(&self, key: &[u8]) -> Result<RecordedEvent, StoreError> {
-        match self.log.get(key).map_err(StoreError::backend)? {
-            Some(bytes) => decode_event(key, &bytes),
-            None => Err(StoreError::Corrupt("global index points at a missing event".into())),
-        }
+        format::encode(std::slice::from_ref(event))
     }
 
     fn refuse_if_poisoned(&self) -> Result<(), StoreError> {
@@ -259,17 +255,21 @@ impl EventStore for SledStore {
 
     async fn read_stream(&self, stream: &StreamId, from_version: Version, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let durable = self.durable_head();
-        let start = event_key(stream, from_version.max(1));
-        let end = event_key(stream, Version::MAX);
+        let from_version = from_version.max(1);
         let mut events = Vec::new();
-        for entry in self.log.range(start..=end).take(limit) {
-            let (key, value) = entry.map_err(StoreError::backend)?;
-            let event = decode_stream_event(stream, &key, &value)?;
-            // A stream's positions grow with its versions: the rest is not durable either.
-            if event.position > durable {
+        for entry in self.log.range(chunk_at(&self.log, stream, from_version)?..=event_key(stream, Version::MAX)) {
+            if events.len() >= limit {
                 break;
             }
-            events.push(event);
+            let (key, value) = entry.map_err(StoreError::backend)?;
+            let chunk = format::decode(stream, version_of_key(&key)?, &value)?;
+            // A stream's positions grow with its versions: past the durable head, the rest is
+            // not durable either.
+            let readable = chunk.into_iter().filter(|event| event.version >= from_version).take_while(|event| event.position <= durable);
+            events.extend(readable.take(limit - events.len()));
+            if events.last().is_some_and(|event| event.position >= durable) {
+                break;
+            }
         }
         Ok(events)
     }
@@ -282,16 +282,24 @@ impl EventStore for SledStore {
         fold: &mut (dyn for<'e> FnMut(EventView<'e>) -> ControlFlow<()> + Send),
     ) -> Result<usize, StoreError> {
         let durable = self.durable_head();
+        let from_version = from_version.max(1);
         let mut handed = 0;
-        for entry in self.log.range(event_key(stream, from_version.max(1))..=event_key(stream, Version::MAX)).take(limit) {
+        if limit == 0 {
+            return Ok(handed);
+        }
+        for entry in self.log.range(chunk_at(&self.log, stream, from_version)?..=event_key(stream, Version::MAX)) {
             let (key, value) = entry.map_err(StoreError::backend)?;
-            let view = format::view(keys::version_of_key(&key)?, &value)?;
-            if view.position > durable {
-                break;
-            }
-            handed += 1;
-            if fold(view).is_break() {
-                break;
+            for view in format::views(version_of_key(&key)?, &value)? {
+                if view.version < from_version {
+                    continue;
+                }
+                if view.position > durable {
+                    return Ok(handed);
+                }
+                handed += 1;
+                if fold(view).is_break() || handed >= limit {
+                    return Ok(handed);
+                }
             }
         }
         Ok(handed)
@@ -305,10 +313,8 @@ impl EventStore for SledStore {
                 break;
             }
             let (key, value) = entry.map_err(StoreError::backend)?;
-            let event = decode_stream_event(stream, &key, &value)?;
-            if event.position <= durable {
-                events.push(event);
-            }
+            let chunk = format::decode(stream, version_of_key(&key)?, &value)?;
+            events.extend(chunk.into_iter().rev().filter(|event| event.position <= durable).take(count - events.len()));
         }
         events.reverse();
         Ok(events)
@@ -324,8 +330,9 @@ impl EventStore for SledStore {
         if limit == 0 {
             return Ok(events);
         }
-        positions::scan(&self.log, from_position.max(1), durable, |_, event_key| {
-            let event = self.event_at_key(event_key)?;
+        let mut chunks = ChunkReader::new(&self.log);
+        positions::scan(&self.log, from_position.max(1), durable, |position, chunk_key| {
+            let event = chunks.event(position, chunk_key)?;
             if types.is_none_or(|types| types.contains(&event.event_type)) {
                 events.push(event);
             }

@@ -1,5 +1,5 @@
-//! A sled store written in the first stored format opens upgraded, every event as it was; an
-//! interrupted upgrade is refused until its partial copy is discarded.
+//! A sled store written in the first or the second stored format opens upgraded, every event
+//! as it was; an interrupted upgrade is refused until its partial copy is discarded.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,6 +48,76 @@ fn write_first_format(dir: &Path, log: &[RecordedEvent], commands: &[Uuid]) {
     db.flush().expect("flush");
 }
 
+/// Writes `log` as the second format kept it: tree `log2` with `V` = 2, under
+/// `E|stream|version` the event without its stream and version, its time as integer seconds
+/// and nanoseconds; `G|first position` -> the `E` keys of a run of positions (here one run per
+/// append); `T` and `C` as in the first.
+fn write_second_format(dir: &Path, log: &[RecordedEvent], commands: &[Uuid]) {
+    #[derive(serde::Serialize)]
+    struct Second<'a> {
+        position: u64,
+        seconds: i64,
+        nanos: u32,
+        event_id: Uuid,
+        correlation_id: Uuid,
+        causation_id: Option<Uuid>,
+        schema_version: u32,
+        event_type: &'a str,
+        metadata: Vec<(&'a str, &'a str)>,
+        payload: &'a [u8],
+    }
+    let db = sled::Config::new().path(dir).open().expect("open sled");
+    let tree = db.open_tree("log2").expect("the second log tree");
+    tree.insert(b"V", &[2u8][..]).expect("write");
+    let mut run: Option<(u64, Vec<u8>, Uuid)> = None;
+    let mut write_run = |run: Option<(u64, Vec<u8>, Uuid)>| {
+        if let Some((first, keys, _)) = run {
+            let mut run_key = vec![b'G'];
+            run_key.extend_from_slice(&u64::to_be_bytes(first));
+            tree.insert(run_key, keys).expect("write");
+        }
+    };
+    for (event, command) in log.iter().zip(commands) {
+        let name = event.stream.aggregate_type.as_bytes();
+        let mut event_key = vec![b'E', name.len() as u8];
+        event_key.extend_from_slice(name);
+        event_key.extend_from_slice(event.stream.aggregate_id.as_bytes());
+        event_key.extend_from_slice(&event.version.to_be_bytes());
+        let stored = Second {
+            position: event.position,
+            seconds: event.recorded_at.timestamp(),
+            nanos: event.recorded_at.timestamp_subsec_nanos(),
+            event_id: event.event_id,
+            correlation_id: event.correlation_id,
+            causation_id: event.causation_id,
+            schema_version: event.schema_version,
+            event_type: &event.event_type,
+            metadata: event.metadata.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect(),
+            payload: &event.payload,
+        };
+        tree.insert(&event_key, encode_bytes(&stored).expect("encodes")).expect("write");
+        if run.as_ref().is_some_and(|(_, _, correlation)| *correlation != event.correlation_id) {
+            write_run(run.take());
+        }
+        let (_, keys, _) = run.get_or_insert_with(|| (event.position, Vec::new(), event.correlation_id));
+        keys.extend_from_slice(&(event_key.len() as u16).to_be_bytes());
+        keys.extend_from_slice(&event_key);
+        if event.version == 1 {
+            let mut type_key = vec![b'T', name.len() as u8];
+            type_key.extend_from_slice(name);
+            type_key.extend_from_slice(event.stream.aggregate_id.as_bytes());
+            tree.insert(type_key, &[][..]).expect("write");
+        }
+        let mut command_key = vec![b'C'];
+        command_key.extend_from_slice(command.as_bytes());
+        let mut record = event.position.to_be_bytes().to_vec();
+        record.extend_from_slice(&1u32.to_be_bytes());
+        tree.insert(command_key, record).expect("write");
+    }
+    write_run(run);
+    db.flush().expect("flush");
+}
+
 /// Opens the store, retrying only while the previous handle still holds sled's lock.
 fn open_or_refusal(dir: &Path, config: SledStoreConfig) -> Result<SledStore, StoreError> {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -66,12 +136,13 @@ fn counting_progress() -> (SledStoreConfig, Arc<AtomicU64>) {
     (SledStoreConfig { upgrade_progress: Some(progress), ..SledStoreConfig::default() }, done)
 }
 
-#[tokio::test]
-async fn a_log_in_the_first_format_is_upgraded_and_reads_back_identically() {
+type WriteOlderFormat = fn(&Path, &[RecordedEvent], &[Uuid]);
+
+async fn an_older_log_is_upgraded_and_reads_back_identically(write_older_format: WriteOlderFormat) {
     let (log, streams) = history().await;
     let commands: Vec<Uuid> = log.iter().map(|_| Uuid::new_v4()).collect();
     let dir = tempfile::tempdir().expect("a temporary directory");
-    write_first_format(dir.path(), &log, &commands);
+    write_older_format(dir.path(), &log, &commands);
 
     let (config, progress) = counting_progress();
     let store: Arc<dyn EventStore> = Arc::new(open_or_refusal(dir.path(), config.clone()).expect("opens upgraded"));
@@ -104,17 +175,27 @@ async fn a_log_in_the_first_format_is_upgraded_and_reads_back_identically() {
 }
 
 #[tokio::test]
-async fn an_interrupted_upgrade_is_refused_until_its_copy_is_discarded() {
+async fn a_log_in_the_first_format_is_upgraded_and_reads_back_identically() {
+    an_older_log_is_upgraded_and_reads_back_identically(write_first_format).await;
+}
+
+#[tokio::test]
+async fn a_log_in_the_second_format_is_upgraded_and_reads_back_identically() {
+    an_older_log_is_upgraded_and_reads_back_identically(write_second_format).await;
+}
+
+/// `old` and `new`: the trees of the older format and of the upgrade's copy.
+async fn an_interrupted_upgrade_is_refused_until_its_copy_is_discarded(write_older_format: WriteOlderFormat, old: &str, new: &str) {
     let (log, _) = history().await;
     let commands: Vec<Uuid> = log.iter().map(|_| Uuid::new_v4()).collect();
     let dir = tempfile::tempdir().expect("a temporary directory");
-    write_first_format(dir.path(), &log, &commands);
+    write_older_format(dir.path(), &log, &commands);
     {
         // What a crash part-way through an upgrade leaves: some keys copied, no format key.
         let db = sled::Config::new().path(dir.path()).open().expect("open sled");
-        let old = db.open_tree("log").expect("the old log");
-        let partial = db.open_tree("log2").expect("the new log");
-        for entry in old.iter().take(5) {
+        let old = db.open_tree(old).expect("the old log");
+        let partial = db.open_tree(new).expect("the new log");
+        for entry in old.iter().filter(|entry| entry.as_ref().map_or(true, |(key, _)| key.as_ref() != b"V")).take(5) {
             let (key, value) = entry.expect("a read");
             partial.insert(key, value).expect("write");
         }
@@ -133,11 +214,23 @@ async fn an_interrupted_upgrade_is_refused_until_its_copy_is_discarded() {
 }
 
 #[tokio::test]
+async fn an_interrupted_upgrade_of_the_first_format_is_refused_until_its_copy_is_discarded() {
+    // The copy an older binary was making (to the second format) or this one (to the third).
+    an_interrupted_upgrade_is_refused_until_its_copy_is_discarded(write_first_format, "log", "log2").await;
+    an_interrupted_upgrade_is_refused_until_its_copy_is_discarded(write_first_format, "log", "log3").await;
+}
+
+#[tokio::test]
+async fn an_interrupted_upgrade_of_the_second_format_is_refused_until_its_copy_is_discarded() {
+    an_interrupted_upgrade_is_refused_until_its_copy_is_discarded(write_second_format, "log2", "log3").await;
+}
+
+#[tokio::test]
 async fn a_log_in_a_newer_format_is_refused() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     {
         let db = sled::Config::new().path(dir.path()).open().expect("open sled");
-        db.open_tree("log2").expect("the log").insert(b"V", &[9u8][..]).expect("write");
+        db.open_tree("log3").expect("the log").insert(b"V", &[9u8][..]).expect("write");
         db.flush().expect("flush");
     }
     let refused = open_or_refusal(dir.path(), SledStoreConfig::default()).err().expect("a newer format is refused");

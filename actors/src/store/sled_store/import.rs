@@ -102,30 +102,30 @@ impl Writer {
         Ok(pending)
     }
 
-    /// The keys an append writes (`E`, the position runs, `T`; no `C`, there is no command),
-    /// then one sync.
+    /// The keys an append writes (`E` chunks, the position runs, `T`; no `C`, there is no
+    /// command), then one sync.
     fn write_batches(&mut self, events: &[RecordedEvent]) -> Result<(), StoreError> {
-        for (index, chunk) in events.chunks(BATCH).enumerate() {
+        for (index, part) in events.chunks(BATCH).enumerate() {
             let mut batch = sled::Batch::default();
-            let mut keys = Vec::with_capacity(chunk.len());
-            for event in chunk {
-                let key = event_key(&event.stream, event.version);
-                let bytes = match format::encode(event) {
+            let mut keys = Vec::with_capacity(part.len());
+            for events in format::chunks(part) {
+                let key = event_key(&events[0].stream, events[0].version);
+                let bytes = match format::encode(events) {
                     Ok(bytes) => bytes,
                     // Earlier batches are in the tree already, at positions the writer would
                     // hand out again: only a reopen tells what is there.
                     Err(error) if index > 0 => return Err(self.durability.fail(SyncStep::Write, error)),
                     Err(error) => return Err(error),
                 };
-                keys.push(key.clone());
+                keys.extend(std::iter::repeat_n(&key, events.len()).cloned());
                 batch.insert(key, bytes);
-                if event.version == 1 {
-                    let mut type_key = type_prefix(&event.stream.aggregate_type);
-                    type_key.extend_from_slice(event.stream.aggregate_id.as_bytes());
+                if events[0].version == 1 {
+                    let mut type_key = type_prefix(&events[0].stream.aggregate_type);
+                    type_key.extend_from_slice(events[0].stream.aggregate_id.as_bytes());
                     batch.insert(type_key, &[][..]);
                 }
             }
-            if let Some(first) = chunk.first() {
+            if let Some(first) = part.first() {
                 positions::index(&mut batch, first.position, &keys);
             }
             self.durability.apply(&self.log, batch)?;

@@ -9,7 +9,7 @@ use super::keys::be_u64;
 use crate::event::Position;
 use crate::store::StoreError;
 
-const RUN: u8 = b'G';
+pub(super) const RUN: u8 = b'G';
 /// Positions per run at most: a run's value stays far below sled's blob threshold.
 const MAX_RUN: usize = 256;
 

@@ -9,8 +9,8 @@ use crate::store::records::{scan_start, Record, Records};
 use crate::store::{LocalFlush, StoreError};
 
 /// Trees the store and the runtime keep for themselves; a table cannot have these names.
-const RESERVED: [&str; 8] =
-    ["log", "log2", "snapshots", "reactors", "parked", "read-model-generations", "read-model-checkpoints", "leases"];
+const RESERVED: [&str; 9] =
+    ["log", "log2", "log3", "snapshots", "reactors", "parked", "read-model-generations", "read-model-checkpoints", "leases"];
 
 pub(super) struct SledRecords {
     tree: sled::Tree,

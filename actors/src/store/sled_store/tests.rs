@@ -42,7 +42,7 @@ async fn reads_of_a_stream_stop_at_the_durable_head() {
     let second = CommandContext::new_request();
     let mut record = 2u64.to_be_bytes().to_vec();
     record.extend_from_slice(&1u32.to_be_bytes());
-    store.log.insert(event_key(&stream, 2), super::format::encode(&pending).expect("encodes")).expect("a raw write");
+    store.log.insert(event_key(&stream, 2), super::format::encode(&[pending]).expect("encodes")).expect("a raw write");
     let mut run = sled::Batch::default();
     super::positions::index(&mut run, 2, &[event_key(&stream, 2)]);
     store.log.apply_batch(run).expect("a raw write");

@@ -162,13 +162,13 @@ impl Writer {
         batch: &mut sled::Batch,
         group_keys: &mut Vec<Vec<u8>>,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut events = Vec::with_capacity(request.events.len());
-        let mut entries = Vec::with_capacity(request.events.len());
-        for (offset, new) in std::mem::take(&mut request.events).into_iter().enumerate() {
-            let recorded = RecordedEvent {
-                position: self.next_position + offset as u64,
+        let events: Vec<RecordedEvent> = std::mem::take(&mut request.events)
+            .into_iter()
+            .zip(0u64..)
+            .map(|(new, offset)| RecordedEvent {
+                position: self.next_position + offset,
                 stream: request.stream.clone(),
-                version: current + 1 + offset as u64,
+                version: current + 1 + offset,
                 event_id: new.event_id,
                 event_type: new.event_type,
                 schema_version: new.schema_version,
@@ -177,14 +177,16 @@ impl Writer {
                 correlation_id: request.context.correlation_id,
                 causation_id: request.context.causation_id,
                 metadata: request.context.metadata.clone(),
-            };
-            let bytes = format::encode(&recorded)?;
-            entries.push((event_key(&recorded.stream, recorded.version), bytes));
-            events.push(recorded);
-        }
-        // The group's positions are consecutive: their index is written once per group.
-        for (key, bytes) in entries {
-            group_keys.push(key.clone());
+            })
+            .collect();
+        // The group's positions are consecutive: their index is written once per group, one
+        // entry per position naming the chunk that holds it.
+        // Every chunk is encoded before any goes into the batch: a refused append leaves none.
+        let chunks = format::chunks(&events)
+            .map(|chunk| Ok((event_key(&request.stream, chunk[0].version), format::encode(chunk)?, chunk.len())))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        for (key, bytes, events) in chunks {
+            group_keys.extend(std::iter::repeat_n(&key, events).cloned());
             batch.insert(key, bytes);
         }
         if current == 0 {
