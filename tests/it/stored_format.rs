@@ -1,7 +1,7 @@
-//! A data directory written by the first stored format (`tests/fixtures/v1`, see its README)
-//! opens with today's binary: upgraded, every event reads back as that binary printed it, a
-//! backup is byte for byte the one it wrote, and the server serves it. An interrupted upgrade is
-//! refused with a message that says what to do.
+//! A data directory written by the first or the second stored format (`tests/fixtures/v1`,
+//! `tests/fixtures/v2`, see their READMEs) opens with today's binary: upgraded, every event reads
+//! back as that binary printed it, a backup is byte for byte the one it wrote, and the server
+//! serves it. An interrupted upgrade is refused with a message that says what to do.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
@@ -14,12 +14,33 @@ use crate::process::serve;
 const ADMIN: &str = "fixture-admin";
 const DEADLINE: Duration = Duration::from_secs(60);
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1").join(name)
+/// The fixtures: a data directory each, written by the binary of that stored format.
+#[derive(Debug, Clone, Copy)]
+enum Format {
+    First,
+    Second,
+}
+
+impl Format {
+    fn fixture(self, name: &str) -> PathBuf {
+        let dir = match self {
+            Format::First => "v1",
+            Format::Second => "v2",
+        };
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir).join(name)
+    }
+
+    /// The tree of its log, and the one its upgrade copies into.
+    fn trees(self) -> (&'static str, &'static str) {
+        match self {
+            Format::First => ("log", "log2"),
+            Format::Second => ("log2", "log3"),
+        }
+    }
 }
 
 /// A copy of the fixture's data directory: tests never write into the committed one.
-fn copy_of_fixture(into: &Path) -> PathBuf {
+fn copy_of_fixture(format: Format, into: &Path) -> PathBuf {
     fn copy(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).expect("create a directory");
         for entry in std::fs::read_dir(from).expect("read the fixture") {
@@ -33,7 +54,7 @@ fn copy_of_fixture(into: &Path) -> PathBuf {
         }
     }
     let data = into.join("data");
-    copy(&fixture("data"), &data);
+    copy(&format.fixture("data"), &data);
     data
 }
 
@@ -96,10 +117,10 @@ async fn graphql(base: &str, query: &str, token: Option<&str>) -> Value {
     body["data"].clone()
 }
 
-#[actix_rt::test]
-async fn a_data_directory_of_the_first_format_reads_exports_and_serves_as_it_did() {
+async fn an_older_data_directory_reads_exports_and_serves_as_it_did(format: Format) {
     let work = tempfile::tempdir().expect("a temporary directory");
-    let data = copy_of_fixture(work.path());
+    let data = copy_of_fixture(format, work.path());
+    let fixture = |name: &str| format.fixture(name);
 
     let events = succeeded(konnektid(work.path(), &data, &["events"]));
     let expected = std::fs::read_to_string(fixture("events.ndjson")).expect("the fixture's events");
@@ -112,7 +133,7 @@ async fn a_data_directory_of_the_first_format_reads_exports_and_serves_as_it_did
     let backup = work.path().join("backup.ndjson");
     succeeded(konnektid(work.path(), &data, &["export", backup.to_str().expect("a UTF-8 path")]));
     let read = |path: &Path| std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(read(&backup) == read(&fixture("export.ndjson")), "the backup is byte for byte the first format's");
+    assert!(read(&backup) == read(&fixture("export.ndjson")), "the backup is byte for byte the older binary's");
     let credentials = |path: &Path| path.with_file_name(format!("{}.credentials", path.file_name().expect("a name").to_string_lossy()));
     assert!(read(&credentials(&backup)) == read(&fixture("export.ndjson.credentials")), "and so are its credentials");
 
@@ -129,13 +150,22 @@ async fn a_data_directory_of_the_first_format_reads_exports_and_serves_as_it_did
 }
 
 #[actix_rt::test]
-async fn an_interrupted_upgrade_is_refused_until_its_partial_copy_is_discarded() {
+async fn a_data_directory_of_the_first_format_reads_exports_and_serves_as_it_did() {
+    an_older_data_directory_reads_exports_and_serves_as_it_did(Format::First).await;
+}
+
+#[actix_rt::test]
+async fn a_data_directory_of_the_second_format_reads_exports_and_serves_as_it_did() {
+    an_older_data_directory_reads_exports_and_serves_as_it_did(Format::Second).await;
+}
+
+fn an_interrupted_upgrade_is_refused_until_its_partial_copy_is_discarded(format: Format) {
     let work = tempfile::tempdir().expect("a temporary directory");
-    let data = copy_of_fixture(work.path());
+    let data = copy_of_fixture(format, work.path());
     {
         // What a crash part-way through an upgrade leaves: the new tree, some keys, no format.
         let db = sled::Config::new().path(data.join("db")).open().expect("open sled");
-        let partial = db.open_tree("log2").expect("the new log");
+        let partial = db.open_tree(format.trees().1).expect("the new log");
         partial.insert(b"P\0\0\0\0\0\0\0\x01", &b"partial"[..]).expect("write");
         db.flush().expect("flush");
     }
@@ -147,6 +177,18 @@ async fn an_interrupted_upgrade_is_refused_until_its_partial_copy_is_discarded()
     let upgraded = succeeded(konnektid(work.path(), &data, &["upgrade", "--discard-interrupted"]));
     assert!(String::from_utf8_lossy(&upgraded.stdout).contains("discarded the partial copy"));
     let events = succeeded(konnektid(work.path(), &data, &["events"]));
-    let expected = std::fs::read_to_string(fixture("events.ndjson")).expect("the fixture's events");
+    let expected = std::fs::read_to_string(format.fixture("events.ndjson")).expect("the fixture's events");
     assert!(String::from_utf8_lossy(&events.stdout) == expected, "every event reads back after the upgrade");
+    let db = sled::Config::new().path(data.join("db")).open().expect("open sled");
+    assert!(!db.tree_names().iter().any(|name| name.as_ref() == format.trees().0.as_bytes()), "the old log is gone");
+}
+
+#[test]
+fn an_interrupted_upgrade_of_the_first_format_is_refused_until_its_partial_copy_is_discarded() {
+    an_interrupted_upgrade_is_refused_until_its_partial_copy_is_discarded(Format::First);
+}
+
+#[test]
+fn an_interrupted_upgrade_of_the_second_format_is_refused_until_its_partial_copy_is_discarded() {
+    an_interrupted_upgrade_is_refused_until_its_partial_copy_is_discarded(Format::Second);
 }
