@@ -235,6 +235,16 @@ async fn a_log_in_a_newer_format_is_refused() {
     }
     let refused = open_or_refusal(dir.path(), SledStoreConfig::default()).err().expect("a newer format is refused");
     assert!(matches!(refused, StoreError::Format(FormatError::Newer { found: 9 })), "{refused}");
+
+    // A log kept under a newer tree's name, beside nothing this program knows.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    {
+        let db = sled::Config::new().path(dir.path()).open().expect("open sled");
+        db.open_tree("log4").expect("the log").insert(b"V", &[4u8][..]).expect("write");
+        db.flush().expect("flush");
+    }
+    let refused = open_or_refusal(dir.path(), SledStoreConfig::default()).err().expect("a newer format is refused");
+    assert!(matches!(refused, StoreError::Format(FormatError::Newer { found: 4 })), "{refused}");
 }
 
 fn discard_retrying(dir: &Path) -> bool {

@@ -86,7 +86,10 @@ pub(super) fn open_log(db: &sled::Db, synced_dir: Option<&Path>, progress: Optio
     let (first, second, current) = (open(FIRST_TREE)?, open(SECOND_TREE)?, open(TREE)?);
     let second_format = second.as_ref().map(format_of).transpose()?.flatten();
     let current_format = current.as_ref().map(format_of).transpose()?.flatten();
-    for found in [second_format, current_format].into_iter().flatten() {
+    // A newer program may keep its log under a newer name (`log4`, ...): never start afresh
+    // beside it.
+    let newer_tree = names.iter().filter_map(|name| std::str::from_utf8(name.strip_prefix(b"log")?).ok()?.parse::<u8>().ok()).max();
+    for found in [second_format, current_format, newer_tree].into_iter().flatten() {
         if found > CURRENT {
             return Err(FormatError::Newer { found }.into());
         }
