@@ -33,19 +33,26 @@ fn write_first_format(dir: &Path, log: &[RecordedEvent], commands: &[Uuid]) {
         let mut position_key = vec![b'P'];
         position_key.extend_from_slice(&event.position.to_be_bytes());
         tree.insert(position_key, event_key.as_slice()).expect("write");
-        if event.version == 1 {
-            let mut type_key = vec![b'T', name.len() as u8];
-            type_key.extend_from_slice(name);
-            type_key.extend_from_slice(event.stream.aggregate_id.as_bytes());
-            tree.insert(type_key, &[][..]).expect("write");
-        }
-        let mut command_key = vec![b'C'];
-        command_key.extend_from_slice(command.as_bytes());
-        let mut record = event.position.to_be_bytes().to_vec();
-        record.extend_from_slice(&1u32.to_be_bytes());
-        tree.insert(command_key, record).expect("write");
+        write_type_and_command_keys(&tree, event, command);
     }
     db.flush().expect("flush");
+}
+
+/// The keys every format so far kept beside the events: `T|type|id` for a stream's first event,
+/// `C|command id` -> first position and count.
+fn write_type_and_command_keys(tree: &sled::Tree, event: &RecordedEvent, command: &Uuid) {
+    let name = event.stream.aggregate_type.as_bytes();
+    if event.version == 1 {
+        let mut type_key = vec![b'T', name.len() as u8];
+        type_key.extend_from_slice(name);
+        type_key.extend_from_slice(event.stream.aggregate_id.as_bytes());
+        tree.insert(type_key, &[][..]).expect("write");
+    }
+    let mut command_key = vec![b'C'];
+    command_key.extend_from_slice(command.as_bytes());
+    let mut record = event.position.to_be_bytes().to_vec();
+    record.extend_from_slice(&1u32.to_be_bytes());
+    tree.insert(command_key, record).expect("write");
 }
 
 /// Writes `log` as the second format kept it: tree `log2` with `V` = 2, under
@@ -70,7 +77,7 @@ fn write_second_format(dir: &Path, log: &[RecordedEvent], commands: &[Uuid]) {
     let tree = db.open_tree("log2").expect("the second log tree");
     tree.insert(b"V", &[2u8][..]).expect("write");
     let mut run: Option<(u64, Vec<u8>, Uuid)> = None;
-    let mut write_run = |run: Option<(u64, Vec<u8>, Uuid)>| {
+    let write_run = |run: Option<(u64, Vec<u8>, Uuid)>| {
         if let Some((first, keys, _)) = run {
             let mut run_key = vec![b'G'];
             run_key.extend_from_slice(&u64::to_be_bytes(first));
@@ -102,17 +109,7 @@ fn write_second_format(dir: &Path, log: &[RecordedEvent], commands: &[Uuid]) {
         let (_, keys, _) = run.get_or_insert_with(|| (event.position, Vec::new(), event.correlation_id));
         keys.extend_from_slice(&(event_key.len() as u16).to_be_bytes());
         keys.extend_from_slice(&event_key);
-        if event.version == 1 {
-            let mut type_key = vec![b'T', name.len() as u8];
-            type_key.extend_from_slice(name);
-            type_key.extend_from_slice(event.stream.aggregate_id.as_bytes());
-            tree.insert(type_key, &[][..]).expect("write");
-        }
-        let mut command_key = vec![b'C'];
-        command_key.extend_from_slice(command.as_bytes());
-        let mut record = event.position.to_be_bytes().to_vec();
-        record.extend_from_slice(&1u32.to_be_bytes());
-        tree.insert(command_key, record).expect("write");
+        write_type_and_command_keys(&tree, event, command);
     }
     write_run(run);
     db.flush().expect("flush");
