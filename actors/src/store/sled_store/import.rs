@@ -108,20 +108,20 @@ impl Writer {
         for (index, part) in events.chunks(BATCH).enumerate() {
             let mut batch = sled::Batch::default();
             let mut keys = Vec::with_capacity(part.len());
-            for events in format::chunks(part) {
-                let key = event_key(&events[0].stream, events[0].version);
-                let bytes = match format::encode(events) {
+            for chunk in format::chunks(part) {
+                let key = event_key(&chunk[0].stream, chunk[0].version);
+                let bytes = match format::encode(chunk) {
                     Ok(bytes) => bytes,
                     // Earlier batches are in the tree already, at positions the writer would
                     // hand out again: only a reopen tells what is there.
                     Err(error) if index > 0 => return Err(self.durability.fail(SyncStep::Write, error)),
                     Err(error) => return Err(error),
                 };
-                keys.extend(std::iter::repeat_n(&key, events.len()).cloned());
+                keys.extend(std::iter::repeat_n(&key, chunk.len()).cloned());
                 batch.insert(key, bytes);
-                if events[0].version == 1 {
-                    let mut type_key = type_prefix(&events[0].stream.aggregate_type);
-                    type_key.extend_from_slice(events[0].stream.aggregate_id.as_bytes());
+                if chunk[0].version == 1 {
+                    let mut type_key = type_prefix(&chunk[0].stream.aggregate_type);
+                    type_key.extend_from_slice(chunk[0].stream.aggregate_id.as_bytes());
                     batch.insert(type_key, &[][..]);
                 }
             }

@@ -179,9 +179,9 @@ impl Writer {
                 metadata: request.context.metadata.clone(),
             })
             .collect();
+        // Every chunk is encoded before any goes into the batch: a refused append leaves none.
         // The group's positions are consecutive: their index is written once per group, one
         // entry per position naming the chunk that holds it.
-        // Every chunk is encoded before any goes into the batch: a refused append leaves none.
         let chunks = format::chunks(&events)
             .map(|chunk| Ok((event_key(&request.stream, chunk[0].version), format::encode(chunk)?, chunk.len())))
             .collect::<Result<Vec<_>, StoreError>>()?;
