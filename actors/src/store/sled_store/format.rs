@@ -65,11 +65,10 @@ impl Head {
     }
 }
 
-/// Whether `next` may join `chunk` (non-empty): the same stream, the next version at the next
-/// position, the same shared fields, and room left.
-fn joins(chunk: &[RecordedEvent], next: &RecordedEvent) -> bool {
+/// Whether `next` may join `chunk` (non-empty, `bytes` of [`stored_size`] so far): the same
+/// stream, the next version at the next position, the same shared fields, and room left.
+fn joins(chunk: &[RecordedEvent], bytes: usize, next: &RecordedEvent) -> bool {
     let (first, last) = (&chunk[0], &chunk[chunk.len() - 1]);
-    let bytes: usize = chunk.iter().map(stored_size).sum();
     chunk.len() < CHUNK_EVENTS
         && bytes + stored_size(next) <= CHUNK_BYTES
         && next.stream == first.stream
@@ -93,8 +92,9 @@ pub(super) fn chunks(events: &[RecordedEvent]) -> impl Iterator<Item = &[Recorde
         if rest.is_empty() {
             return None;
         }
-        let mut length = 1;
-        while length < rest.len() && joins(&rest[..length], &rest[length]) {
+        let (mut length, mut bytes) = (1, stored_size(&rest[0]));
+        while length < rest.len() && joins(&rest[..length], bytes, &rest[length]) {
+            bytes += stored_size(&rest[length]);
             length += 1;
         }
         let (chunk, tail) = rest.split_at(length);
@@ -103,22 +103,27 @@ pub(super) fn chunks(events: &[RecordedEvent]) -> impl Iterator<Item = &[Recorde
     })
 }
 
-/// Gathers events arriving one by one (an upgrade reads them stream by stream) into chunks.
+/// Gathers events arriving one by one (an upgrade reads them in position order) into chunks.
 #[derive(Default)]
 pub(super) struct Chunker {
     pending: Vec<RecordedEvent>,
+    /// The [`stored_size`] of `pending`.
+    bytes: usize,
 }
 
 impl Chunker {
     /// Adds `event`; hands back the chunk it closed, if it does not join the pending one.
     pub(super) fn push(&mut self, event: RecordedEvent) -> Option<Vec<RecordedEvent>> {
-        let closed = if self.pending.is_empty() || joins(&self.pending, &event) { None } else { Some(std::mem::take(&mut self.pending)) };
+        let joined = self.pending.is_empty() || joins(&self.pending, self.bytes, &event);
+        let closed = if joined { None } else { Some(std::mem::take(&mut self.pending)) };
+        self.bytes = if joined { self.bytes } else { 0 } + stored_size(&event);
         self.pending.push(event);
         closed
     }
 
     /// The last chunk, if any.
     pub(super) fn finish(&mut self) -> Option<Vec<RecordedEvent>> {
+        self.bytes = 0;
         (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending))
     }
 }

@@ -65,6 +65,31 @@ impl Older {
             Older::First(tree) | Older::Second(tree) => tree,
         }
     }
+
+    /// Its last position: the events it holds.
+    fn last_position(&self) -> Result<Position, StoreError> {
+        match self {
+            Older::First(tree) => match tree.scan_prefix([POSITION]).next_back() {
+                Some(entry) => be_u64(&entry.map_err(StoreError::backend)?.0[1..]),
+                None => Ok(0),
+            },
+            Older::Second(tree) => positions::last_position(tree),
+        }
+    }
+}
+
+fn has_tree(db: &sled::Db, name: &str) -> bool {
+    db.tree_names().iter().any(|n| n.as_ref() == name.as_bytes())
+}
+
+/// Drops the trees of the older formats, once the log in the current one is whole.
+fn drop_older_trees(db: &sled::Db) -> Result<(), StoreError> {
+    for name in [FIRST_TREE, SECOND_TREE] {
+        if has_tree(db, name) {
+            db.drop_tree(name).map_err(StoreError::backend)?;
+        }
+    }
+    Ok(())
 }
 
 fn format_of(tree: &sled::Tree) -> Result<Option<u8>, StoreError> {
@@ -74,10 +99,8 @@ fn format_of(tree: &sled::Tree) -> Result<Option<u8>, StoreError> {
 /// The log tree in the current format: created, found, or upgraded from an older format.
 /// `synced_dir`: where the database lives, when its file is to be `fdatasync`ed.
 pub(super) fn open_log(db: &sled::Db, synced_dir: Option<&Path>, progress: Option<&UpgradeProgress>) -> Result<sled::Tree, StoreError> {
-    let names = db.tree_names();
-    let exists = |name: &str| names.iter().any(|n| n.as_ref() == name.as_bytes());
     let open = |name: &str| -> Result<Option<sled::Tree>, StoreError> {
-        if exists(name) {
+        if has_tree(db, name) {
             db.open_tree(name).map(Some).map_err(StoreError::backend)
         } else {
             Ok(None)
@@ -88,23 +111,16 @@ pub(super) fn open_log(db: &sled::Db, synced_dir: Option<&Path>, progress: Optio
     let current_format = current.as_ref().map(format_of).transpose()?.flatten();
     // A newer program may keep its log under a newer name (`log4`, ...): never start afresh
     // beside it.
-    let newer_tree = names.iter().filter_map(|name| std::str::from_utf8(name.strip_prefix(b"log")?).ok()?.parse::<u8>().ok()).max();
+    let newer_tree =
+        db.tree_names().iter().filter_map(|name| std::str::from_utf8(name.strip_prefix(b"log")?).ok()?.parse::<u8>().ok()).max();
     for found in [second_format, current_format, newer_tree].into_iter().flatten() {
         if found > CURRENT {
             return Err(FormatError::Newer { found }.into());
         }
     }
-    let drop_older = || -> Result<(), StoreError> {
-        for name in [FIRST_TREE, SECOND_TREE] {
-            if exists(name) {
-                db.drop_tree(name).map_err(StoreError::backend)?;
-            }
-        }
-        Ok(())
-    };
     if let (Some(log), Some(CURRENT)) = (&current, current_format) {
         // The upgrade ended but an old tree outlived a crash.
-        drop_older()?;
+        drop_older_trees(db)?;
         return Ok(log.clone());
     }
     let first = first.filter(|tree| !tree.is_empty());
@@ -121,7 +137,7 @@ pub(super) fn open_log(db: &sled::Db, synced_dir: Option<&Path>, progress: Optio
         None => {
             let log = db.open_tree(TREE).map_err(StoreError::backend)?;
             log.insert([FORMAT], &[CURRENT]).map_err(StoreError::backend)?;
-            drop_older()?;
+            drop_older_trees(db)?;
             Ok(log)
         }
     }
@@ -129,10 +145,9 @@ pub(super) fn open_log(db: &sled::Db, synced_dir: Option<&Path>, progress: Optio
 
 /// Drops the partial copy an interrupted upgrade left, if any; `true` when there was one.
 pub(super) fn discard_interrupted(db: &sled::Db) -> Result<bool, StoreError> {
-    let names = db.tree_names();
     let mut discarded = false;
     for name in [SECOND_TREE, TREE] {
-        if names.iter().any(|n| n.as_ref() == name.as_bytes()) && format_of(&db.open_tree(name).map_err(StoreError::backend)?)?.is_none() {
+        if has_tree(db, name) && format_of(&db.open_tree(name).map_err(StoreError::backend)?)?.is_none() {
             db.drop_tree(name).map_err(StoreError::backend)?;
             discarded = true;
         }
@@ -178,13 +193,7 @@ fn each_event(older: &Older, mut visit: impl FnMut(RecordedEvent) -> Result<(), 
 }
 
 fn upgrade(db: &sled::Db, older: &Older, synced_dir: Option<&Path>, progress: Option<&UpgradeProgress>) -> Result<sled::Tree, StoreError> {
-    let total = match older {
-        Older::First(tree) => match tree.scan_prefix([POSITION]).next_back() {
-            Some(entry) => be_u64(&entry.map_err(StoreError::backend)?.0[1..])?,
-            None => 0,
-        },
-        Older::Second(tree) => positions::last_position(tree)?,
-    };
+    let total = older.last_position()?;
     tracing::info!(events = total, "upgrading the event log to stored format {CURRENT}");
     let log = db.open_tree(TREE).map_err(StoreError::backend)?;
     let mut batch = sled::Batch::default();
@@ -235,11 +244,7 @@ fn upgrade(db: &sled::Db, older: &Older, synced_dir: Option<&Path>, progress: Op
     if let Some(dir) = synced_dir {
         File::open(dir.join("db")).and_then(|file| file.sync_data()).map_err(StoreError::backend)?;
     }
-    for name in [FIRST_TREE, SECOND_TREE] {
-        if db.tree_names().iter().any(|n| n.as_ref() == name.as_bytes()) {
-            db.drop_tree(name).map_err(StoreError::backend)?;
-        }
-    }
+    drop_older_trees(db)?;
     if let Some(progress) = progress {
         (progress.0)(events, total);
     }
