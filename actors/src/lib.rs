@@ -33,8 +33,9 @@ pub use runtime::{Runtime, RuntimeBuilder, StartError, StartFrom, DEFAULT_LEASE_
 // Subscribers of the log: read models, reactions (process managers and handlers), and the set
 // of them a runtime runs.
 pub use subscriber::{
-    decode_value, EventHandler, ParkedError, ParkedEvent, ProcessManager, ReadModel, ReadModelHandle, ReadModelTx, ReadVersion,
-    RebuildError, RetryPolicy, SubscriberError, SubscriberKind, SubscriberState, SubscriberStatus, Subscribers, WaitFor, WaitTimeout,
+    decode_value, EventHandler, ParkedError, ParkedEvent, ProcessManager, ReadModel, ReadModelCopy, ReadModelHandle, ReadModelTx,
+    ReadVersion, RebuildError, RetryPolicy, SubscriberError, SubscriberKind, SubscriberState, SubscriberStatus, Subscribers, WaitFor,
+    WaitTimeout,
 };
 
 // Event stores: the trait, the embedded sled store (the default), PostgreSQL, and memory; the

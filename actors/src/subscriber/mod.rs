@@ -6,6 +6,7 @@ mod placement;
 mod reaction;
 mod read_model;
 mod running;
+mod views;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -18,7 +19,7 @@ pub use delivery::RetryPolicy;
 pub(crate) use placement::{try_take, LeaseTerms, Start};
 pub use reaction::{EventHandler, ProcessManager, ReactionSubscriber};
 pub(crate) use reaction::{Reaction, LEGACY_TREE};
-pub use read_model::{decode_value, ReadModel, ReadModelHandle, ReadModelTx, ReadVersion};
+pub use read_model::{decode_value, ReadModel, ReadModelCopy, ReadModelHandle, ReadModelTx, ReadVersion};
 pub use running::{ParkedError, ParkedEvent, RebuildError, Subscribers, WaitFor, WaitTimeout};
 
 /// What a subscriber is for; shown in its status.

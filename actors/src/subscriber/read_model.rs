@@ -17,6 +17,7 @@ use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::views::Views;
 use super::{Subscriber, SubscriberError};
 use crate::codec::{decode_bytes, encode_bytes, CodecError};
 use crate::event::{Position, RecordedEvent};
@@ -81,19 +82,24 @@ impl<'a> ReadModelTx<'a> {
         self.pending.is_empty()
     }
 
-    /// Writes the batch's changes and the checkpoint in one atomic batch. (A sled transaction
-    /// over the tree and a separate checkpoint tree did the same at about twice the cost.)
-    fn commit(self, checkpoint: Position) -> Result<(), SubscriberError> {
+    /// Writes the batch's changes and the checkpoint in one atomic batch; answers the keys
+    /// written. (A sled transaction over the tree and a separate checkpoint tree did the same
+    /// at about twice the cost.)
+    fn commit(self, checkpoint: Position) -> Result<Vec<sled::IVec>, SubscriberError> {
         let mut batch = sled::Batch::default();
+        let mut keys = Vec::with_capacity(self.pending.len() + 1);
         for (key, value) in self.pending {
+            let key = sled::IVec::from(key);
+            keys.push(key.clone());
             match value {
                 Some(value) => batch.insert(key, value),
                 None => batch.remove(key),
             }
         }
         batch.insert(CHECKPOINT_KEY, &checkpoint.to_be_bytes());
+        keys.push(CHECKPOINT_KEY.into());
         self.tree.apply_batch(batch)?;
-        Ok(())
+        Ok(keys)
     }
 }
 
@@ -136,6 +142,8 @@ impl ReadVersion {
 pub struct ReadModelSubscriber {
     model: Arc<dyn ReadModel>,
     tree: sled::Tree,
+    /// The views of `tree` queries keep: told of every key written, before `version` moves.
+    views: Arc<Views>,
     checkpoints: sled::Tree,
     version: ReadVersion,
     /// The checkpoint of the batches since the last write, all of which changed nothing, and
@@ -144,13 +152,15 @@ pub struct ReadModelSubscriber {
 }
 
 impl ReadModelSubscriber {
-    pub fn new(model: Arc<dyn ReadModel>, tree: sled::Tree, checkpoints: sled::Tree, version: ReadVersion) -> Self {
-        Self { model, tree, checkpoints, version, behind: None }
+    pub(crate) fn new(model: Arc<dyn ReadModel>, copy: ReadModelCopy, checkpoints: sled::Tree, version: ReadVersion) -> Self {
+        let ReadModelCopy { tree, views } = copy;
+        Self { model, tree, views, checkpoints, version, behind: None }
     }
 
     /// Commits `tx` with `checkpoint`, which covers any checkpoint left behind.
     fn commit(&mut self, tx: ReadModelTx<'_>, checkpoint: Position) -> Result<(), SubscriberError> {
-        tx.commit(checkpoint)?;
+        let written = tx.commit(checkpoint)?;
+        self.views.written(written);
         self.behind = None;
         self.version.advance();
         Ok(())
@@ -229,20 +239,50 @@ impl Subscriber for ReadModelSubscriber {
             self.behind = Some((position, tokio::time::Instant::now() + WRITE_BEHIND));
             return Err(error.into());
         }
+        self.views.written([CHECKPOINT_KEY]);
         Ok(())
     }
 }
 
-/// What queries read: the tree of a read model's current copy, swapped atomically by a rebuild.
+/// One copy of a read model as queries read it: its tree, and the values decoded from it that
+/// its subscriber keeps current (see `views`). A rebuild makes a new copy.
+#[derive(Clone)]
+pub struct ReadModelCopy {
+    tree: sled::Tree,
+    views: Arc<Views>,
+}
+
+impl ReadModelCopy {
+    pub(crate) fn new(tree: sled::Tree) -> Self {
+        Self { tree, views: Arc::new(Views::new()) }
+    }
+
+    pub fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    /// Reads a value stored with [`ReadModelTx::put`], decoded once and shared by every query
+    /// until the read model writes its key again. For values read often; [`ReadModelHandle::fetch`]
+    /// decodes a copy of its own each time.
+    pub fn fetch_shared<T>(&self, key: &[u8]) -> Result<Option<Arc<T>>, SubscriberError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.views.fetch(&self.tree, key)
+    }
+}
+
+/// What queries read: the copy of a read model serving now, swapped atomically by a rebuild.
 #[derive(Clone)]
 pub struct ReadModelHandle {
     name: Arc<str>,
-    tree: Arc<RwLock<sled::Tree>>,
+    copy: Arc<RwLock<ReadModelCopy>>,
 }
 
 impl ReadModelHandle {
-    pub fn new(name: &str, tree: sled::Tree) -> Self {
-        Self { name: name.into(), tree: Arc::new(RwLock::new(tree)) }
+    /// A handle on `copy`, whose subscriber must be the only writer of its tree.
+    pub(crate) fn new(name: &str, copy: ReadModelCopy) -> Self {
+        Self { name: name.into(), copy: Arc::new(RwLock::new(copy)) }
     }
 
     pub fn name(&self) -> &str {
@@ -251,7 +291,12 @@ impl ReadModelHandle {
 
     /// The tree serving queries now. Hold it for one query, not longer: a rebuild swaps it.
     pub fn tree(&self) -> sled::Tree {
-        self.tree.read().clone()
+        self.copy.read().tree.clone()
+    }
+
+    /// The copy serving queries now, for one query (see [`ReadModelHandle::tree`]).
+    pub fn copy(&self) -> ReadModelCopy {
+        self.copy.read().clone()
     }
 
     /// Reads a value stored with [`ReadModelTx::put`].
@@ -262,8 +307,16 @@ impl ReadModelHandle {
         }
     }
 
-    pub(crate) fn swap(&self, tree: sled::Tree) -> sled::Tree {
-        std::mem::replace(&mut *self.tree.write(), tree)
+    /// [`ReadModelCopy::fetch_shared`] on the copy serving now.
+    pub fn fetch_shared<T>(&self, key: &[u8]) -> Result<Option<Arc<T>>, SubscriberError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.copy().fetch_shared(key)
+    }
+
+    pub(crate) fn swap(&self, copy: ReadModelCopy) -> ReadModelCopy {
+        std::mem::replace(&mut *self.copy.write(), copy)
     }
 }
 
@@ -288,7 +341,7 @@ mod tests {
     fn a_checkpoint_kept_by_an_earlier_version_counts_until_the_tree_has_its_own() {
         let (tree, checkpoints) = trees();
         checkpoints.insert(tree.name(), &7u64.to_be_bytes()).expect("a write");
-        let subscriber = ReadModelSubscriber::new(Arc::new(Ignores), tree.clone(), checkpoints, ReadVersion::default());
+        let subscriber = ReadModelSubscriber::new(Arc::new(Ignores), ReadModelCopy::new(tree.clone()), checkpoints, ReadVersion::default());
         assert_eq!(subscriber.stored_checkpoint().expect("a checkpoint"), 7);
         let mut tx = ReadModelTx::new(&tree);
         tx.insert(b"k".to_vec(), b"v".to_vec()).expect("a free key");
@@ -316,7 +369,7 @@ mod tests {
     fn notes_only() -> (ReadModelSubscriber, ReadVersion) {
         let (tree, checkpoints) = trees();
         let version = ReadVersion::default();
-        (ReadModelSubscriber::new(Arc::new(NotesOnly), tree, checkpoints, version.clone()), version)
+        (ReadModelSubscriber::new(Arc::new(NotesOnly), ReadModelCopy::new(tree), checkpoints, version.clone()), version)
     }
 
     #[tokio::test]

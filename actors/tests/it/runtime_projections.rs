@@ -37,8 +37,34 @@ impl ReadModel for Balances {
     }
 }
 
+/// Read as queries read: through the values the copy keeps decoded, which every write must
+/// replace (the tests below write between reads).
 fn balance(test: &TestRuntime, name: &str, id: Uuid) -> Option<u64> {
-    test.runtime().read_model(name).unwrap().fetch(id.as_bytes()).unwrap()
+    test.runtime().read_model(name).unwrap().fetch_shared::<u64>(id.as_bytes()).unwrap().map(|balance| *balance)
+}
+
+#[actix_rt::test]
+async fn a_value_kept_for_queries_follows_every_write_of_its_key() {
+    let test = TestRuntime::start(|b: RuntimeBuilder| {
+        b.aggregate::<Account>(AggregateConfig::default()).read_model("balances", Balances::default())
+    })
+    .await;
+    let (id, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let handle = test.runtime().read_model("balances").unwrap();
+    assert_eq!(balance(&test, "balances", id), None, "nothing yet, and kept as nothing");
+    test.send::<Account>(id, open("ada")).await.unwrap();
+    test.send::<Account>(other, open("bob")).await.unwrap();
+    for expected in 1..=3 {
+        let executed = test.send::<Account>(id, deposit(1)).await.unwrap();
+        test.runtime().wait_for(executed.last_position().unwrap(), Duration::from_secs(5)).await.unwrap();
+        assert_eq!(balance(&test, "balances", id), Some(expected));
+        let (first, again) = (handle.fetch_shared::<u64>(id.as_bytes()).unwrap(), handle.fetch_shared::<u64>(id.as_bytes()).unwrap());
+        assert!(Arc::ptr_eq(&first.unwrap(), &again.unwrap()), "read twice without a write between: decoded once");
+    }
+    // A write to another key leaves this one's value as it was.
+    let executed = test.send::<Account>(other, deposit(5)).await.unwrap();
+    test.runtime().wait_for(executed.last_position().unwrap(), Duration::from_secs(5)).await.unwrap();
+    assert_eq!((balance(&test, "balances", id), balance(&test, "balances", other)), (Some(3), Some(5)));
 }
 
 #[actix_rt::test]

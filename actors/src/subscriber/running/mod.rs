@@ -20,7 +20,7 @@ pub use rebuild::RebuildError;
 use super::delivery::{drive, Control, DriverSetup, Progress, RetryPolicy};
 use super::placement::{drive_leased, LeaseTerms, Start};
 use super::reaction::ReactionSubscriber;
-use super::read_model::{ReadModel, ReadModelHandle, ReadModelSubscriber, ReadVersion};
+use super::read_model::{ReadModel, ReadModelCopy, ReadModelHandle, ReadModelSubscriber, ReadVersion};
 use super::{Subscriber, SubscriberKind, SubscriberState, SubscriberStatus};
 use crate::event::Position;
 use crate::store::{EventStore, Lease, StoreError};
@@ -134,8 +134,9 @@ impl Subscribers {
     }
 
     pub(crate) fn add_read_model(&self, name: &str, model: Arc<dyn ReadModel>, tree: sled::Tree, generation: u64) -> ReadModelHandle {
-        let handle = ReadModelHandle::new(name, tree.clone());
-        let subscriber = ReadModelSubscriber::new(model.clone(), tree, self.inner.checkpoints.clone(), self.read_version());
+        let copy = ReadModelCopy::new(tree);
+        let handle = ReadModelHandle::new(name, copy.clone());
+        let subscriber = ReadModelSubscriber::new(model.clone(), copy, self.inner.checkpoints.clone(), self.read_version());
         let slot = ReadModelSlot { model, handle: handle.clone(), generation };
         self.start(name, SubscriberKind::ReadModel, Box::new(subscriber), Some(slot));
         handle

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{parked_prefix, DriverChannels, ReadModelSubscriber, Rebuilding, Subscribers};
+use super::{parked_prefix, DriverChannels, ReadModelCopy, ReadModelSubscriber, Rebuilding, Subscribers};
 use crate::store::StoreError;
 use crate::subscriber::delivery::{Control, Progress};
 use crate::subscriber::{SubscriberState, SubscriberStatus};
@@ -32,7 +32,7 @@ pub enum RebuildError {
 /// A rebuild's copy of a read model, waiting to replace the serving one.
 struct NewCopy {
     generation: u64,
-    tree: sled::Tree,
+    copy: ReadModelCopy,
     progress: watch::Receiver<Progress>,
     control: mpsc::Sender<Control>,
 }
@@ -91,10 +91,11 @@ impl Subscribers {
         };
         let (live_tx, live_rx) = oneshot::channel();
         // The copy being built advances the version too: harmless, and it keeps one rule.
-        let subscriber = Box::new(ReadModelSubscriber::new(model, tree.clone(), self.inner.checkpoints.clone(), self.read_version()));
+        let copy = ReadModelCopy::new(tree);
+        let subscriber = Box::new(ReadModelSubscriber::new(model, copy.clone(), self.inner.checkpoints.clone(), self.read_version()));
         let control = self.spawn(name, generation, subscriber, channels, SubscriberState::Rebuilding, Some(live_tx));
         let hub = self.clone();
-        let new_copy = NewCopy { generation, tree, progress, control };
+        let new_copy = NewCopy { generation, copy, progress, control };
         let owned_name = name.to_owned();
         self.spawn_task(async move { hub.swap_when_live(owned_name, new_copy, live_rx).await });
         Ok(status)
@@ -110,7 +111,7 @@ impl Subscribers {
     }
 
     async fn swap_when_live(self, name: String, new_copy: NewCopy, live: oneshot::Receiver<()>) {
-        let NewCopy { generation, tree, mut progress, control } = new_copy;
+        let NewCopy { generation, copy, mut progress, control } = new_copy;
         if live.await.is_err() {
             tracing::error!(read_model = %name, "rebuild stopped before catching up; keeping the current copy");
             return self.abandon(&name, generation, Some(progress)).await;
@@ -125,9 +126,9 @@ impl Subscribers {
             tracing::error!(read_model = %name, "rebuild stopped before the swap; keeping the current copy");
             return self.abandon(&name, generation, Some(progress)).await;
         }
-        let swapped = self.swap(&name, generation, tree, progress.clone(), control);
+        let swapped = self.swap(&name, generation, copy, progress.clone(), control);
         let old_tree = match swapped {
-            Some(old_tree) => old_tree,
+            Some(old_copy) => old_copy.tree().clone(),
             None => return self.abandon(&name, generation, Some(progress)).await,
         };
         self.inner.read_version.advance();
@@ -150,10 +151,10 @@ impl Subscribers {
         &self,
         name: &str,
         generation: u64,
-        tree: sled::Tree,
+        new_copy: ReadModelCopy,
         progress: watch::Receiver<Progress>,
         control: mpsc::Sender<Control>,
-    ) -> Option<sled::Tree> {
+    ) -> Option<ReadModelCopy> {
         let mut entries = self.inner.entries.lock();
         let entry = entries.get_mut(name)?;
         let stopped = progress.borrow().state == SubscriberState::Stopped;
@@ -169,12 +170,12 @@ impl Subscribers {
         let copy = entry.rebuilding.take()?;
         let slot = entry.read_model.as_mut()?;
         slot.generation = generation;
-        let old_tree = slot.handle.swap(tree);
+        let old_copy = slot.handle.swap(new_copy);
         entry.progress = progress;
         entry.control = control;
         let old_stop = std::mem::replace(&mut entry.stop, copy.stop);
         old_stop.send_replace(true);
-        Some(old_tree)
+        Some(old_copy)
     }
 
     /// Stops a copy that will not be swapped in, clears the rebuild mark, and once the copy's
