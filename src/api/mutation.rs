@@ -2,6 +2,8 @@
 //! it produced, read from the read model once that has applied the mutation's position (a new
 //! booking's view follows from its one event, so `requestBooking` does not wait).
 
+use std::sync::Arc;
+
 use actors::WaitFor;
 use juniper::graphql_object;
 
@@ -68,7 +70,7 @@ async fn booking_payload(context: &Context, committed: Committed) -> Result<Book
         _ => None,
     };
     let booking = match new_booking {
-        Some(view) => view,
+        Some(view) => Arc::new(view),
         None => settled(context, bookings::NAME, committed.position, || Ok(bookings.get(committed.id)?)).await?,
     };
     Ok(BookingPayload { booking: BookingObject(booking), position: committed.position.to_string(), events: events(&committed) })

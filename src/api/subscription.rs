@@ -1,6 +1,7 @@
 //! Subscriptions over WebSocket: the log (admin) and one booking's changes.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actors::{RecordedEvent, WaitFor};
@@ -80,10 +81,10 @@ impl Subscription {
                     // from theirs, and must show at least what this change of the booking did.
                     let subscribers = app.runtime().subscribers();
                     let _ = subscribers.wait_for(position, READ_MODEL_WAIT, WaitFor::ReadModels).await;
-                    Ok::<Option<BookingView>, AppError>(app.read_models().bookings.get(booking_id)?)
+                    Ok::<Option<Arc<BookingView>>, AppError>(app.read_models().bookings.get(booking_id)?)
                 }
             })
-            .scan(None::<BookingView>, |last, view| {
+            .scan(None::<Arc<BookingView>>, |last, view| {
                 let item = match view {
                     Ok(Some(view)) if last.as_ref() != Some(&view) => {
                         *last = Some(view.clone());

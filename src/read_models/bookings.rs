@@ -9,6 +9,8 @@
 //! outcome usually arrive before the booking's own event saying the same, and a late event must
 //! never take a booking back from a final status.
 
+use std::sync::Arc;
+
 use actors::{Aggregate, EventCodec, Position, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent, SubscriberError, Version};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -251,12 +253,12 @@ impl BookingsQuery {
     }
 
     /// The booking, whoever may see it: the caller checks [`BookingView::visible_to`].
-    pub fn get(&self, id: Uuid) -> Result<Option<BookingView>, QueryError> {
-        Ok(self.handle.fetch(&id_key(BOOKING, id))?)
+    pub fn get(&self, id: Uuid) -> Result<Option<Arc<BookingView>>, QueryError> {
+        Ok(self.handle.fetch_shared(&id_key(BOOKING, id))?)
     }
 
     /// The bookings matching `filter`, newest first, one page of them.
-    pub fn list(&self, filter: &BookingFilter, page: &PageRequest) -> Result<Connection<BookingView>, QueryError> {
+    pub fn list(&self, filter: &BookingFilter, page: &PageRequest) -> Result<Connection<Arc<BookingView>>, QueryError> {
         let reader = TreeReader::open(&self.handle);
         let prefix = match (filter.learner_id, filter.course_id) {
             (Some(learner), _) => id_key(BY_LEARNER, learner),

@@ -237,12 +237,12 @@ impl CoursesQuery {
     }
 
     /// The course, whoever may see it: the caller checks [`CourseView::visible_to`].
-    pub fn get(&self, id: Uuid) -> Result<Option<CourseView>, QueryError> {
-        Ok(self.handle.fetch(&id_key(COURSE, id))?)
+    pub fn get(&self, id: Uuid) -> Result<Option<Arc<CourseView>>, QueryError> {
+        Ok(self.handle.fetch_shared(&id_key(COURSE, id))?)
     }
 
     /// The courses matching `filter`, newest first, one page of them.
-    pub fn list(&self, filter: &CourseFilter, page: &PageRequest) -> Result<Connection<CourseView>, QueryError> {
+    pub fn list(&self, filter: &CourseFilter, page: &PageRequest) -> Result<Connection<Arc<CourseView>>, QueryError> {
         let catalogue = self.catalogue()?;
         let matcher = Matcher::new(filter);
         let matches = catalogue.entries.iter().filter(|entry| matcher.matches(entry)).map(|entry| Ok((entry.cursor, entry.cursor.id())));
@@ -259,7 +259,7 @@ impl CoursesQuery {
 
     /// The catalogue as of the tree's `g`, rebuilt from the tree when that moved.
     fn catalogue(&self) -> Result<Arc<Catalogue>, QueryError> {
-        let as_of: Position = self.handle.fetch(&[LISTED_AS_OF])?.unwrap_or(0);
+        let as_of: Position = self.handle.fetch_shared::<Position>(&[LISTED_AS_OF])?.map_or(0, |as_of| *as_of);
         if let Some(catalogue) = self.catalogue.read().as_ref().filter(|catalogue| catalogue.as_of == as_of) {
             return Ok(catalogue.clone());
         }

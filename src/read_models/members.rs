@@ -1,5 +1,7 @@
 //! The `members` read model: each member's profile (and e-mail, which the API shows only to its owner and the admin).
 
+use std::sync::Arc;
+
 use actors::{Aggregate, EventCodec, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent, SubscriberError, Version};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -72,8 +74,8 @@ impl MembersQuery {
         Self { handle }
     }
 
-    pub fn get(&self, id: Uuid) -> Result<Option<MemberView>, QueryError> {
-        Ok(self.handle.fetch(&id_key(MEMBER, id))?)
+    pub fn get(&self, id: Uuid) -> Result<Option<Arc<MemberView>>, QueryError> {
+        Ok(self.handle.fetch_shared(&id_key(MEMBER, id))?)
     }
 
     /// How many members have registered.

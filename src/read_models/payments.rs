@@ -4,6 +4,8 @@
 //! from `BookingRequested` until the seat is held, because the payment is PENDING from then on
 //! and neither the booking's nor the course's seat event carries the amount.
 
+use std::sync::Arc;
+
 use actors::{Aggregate, EventCodec, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent, SubscriberError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -146,7 +148,7 @@ impl PaymentsQuery {
     }
 
     /// The payment of a booking; `None` before its seat is held, or if it never got one.
-    pub fn get(&self, booking_id: Uuid) -> Result<Option<PaymentView>, QueryError> {
-        Ok(self.handle.fetch(&id_key(PAYMENT, booking_id))?)
+    pub fn get(&self, booking_id: Uuid) -> Result<Option<Arc<PaymentView>>, QueryError> {
+        Ok(self.handle.fetch_shared(&id_key(PAYMENT, booking_id))?)
     }
 }

@@ -1,7 +1,9 @@
 //! Storage helpers shared by the read models: key building, counters, and a reader over one tree.
 
 use actors::decode_value;
-use actors::{ReadModelHandle, ReadModelTx, SubscriberError};
+use std::sync::Arc;
+
+use actors::{ReadModelCopy, ReadModelHandle, ReadModelTx, SubscriberError};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -40,17 +42,17 @@ pub(crate) fn add_to_counter(tx: &mut ReadModelTx<'_>, key: &[u8], delta: i64) -
 /// Reads one copy of a read model for the length of one query. It holds the tree the handle
 /// served when the query began, so a rebuild swapping trees midway cannot mix two copies.
 pub(crate) struct TreeReader {
-    tree: sled::Tree,
+    copy: ReadModelCopy,
 }
 
 impl TreeReader {
     pub(crate) fn open(handle: &ReadModelHandle) -> Self {
-        Self { tree: handle.tree() }
+        Self { copy: handle.copy() }
     }
 
     /// Reads a value stored with `put`.
     pub(crate) fn fetch<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, QueryError> {
-        match self.tree.get(key).map_err(SubscriberError::from)? {
+        match self.copy.tree().get(key).map_err(SubscriberError::from)? {
             Some(bytes) => Ok(Some(decode_value(&bytes).map_err(SubscriberError::from)?)),
             None => Ok(None),
         }
@@ -58,7 +60,7 @@ impl TreeReader {
 
     /// Every entry whose key starts with `prefix`, in key order.
     pub(crate) fn scan(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), QueryError>> {
-        self.tree.scan_prefix(prefix).map(|entry| match entry {
+        self.copy.tree().scan_prefix(prefix).map(|entry| match entry {
             Ok((key, value)) => Ok((key.to_vec(), value.to_vec())),
             Err(error) => Err(QueryError::from(SubscriberError::from(error))),
         })
@@ -75,15 +77,16 @@ impl TreeReader {
     /// The views an index lists under `prefix`, in index order, with their cursors. Index
     /// entries are empty: the view is stored once, under `id_key(view_tag, id)`, so an update
     /// rewrites one value and the index only changes when an item appears.
-    pub(crate) fn scan_views<'a, T: DeserializeOwned + 'a>(
+    pub(crate) fn scan_views<'a, T: DeserializeOwned + Send + Sync + 'static>(
         &'a self,
         prefix: &[u8],
         view_tag: u8,
-    ) -> impl Iterator<Item = Result<(Cursor, T), QueryError>> + 'a {
+    ) -> impl Iterator<Item = Result<(Cursor, Arc<T>), QueryError>> + 'a {
         self.scan(prefix).filter_map(move |entry| {
             let found = entry.and_then(|(key, _)| {
                 let cursor = Cursor::from_key_tail(&key)?;
-                Ok(self.fetch::<T>(&id_key(view_tag, cursor.id()))?.map(|view| (cursor, view)))
+                let view = self.copy.fetch_shared::<T>(&id_key(view_tag, cursor.id())).map_err(QueryError::from)?;
+                Ok(view.map(|view| (cursor, view)))
             });
             // Views and index entries are written in one batch, so a missing view is not
             // expected; skipping it keeps a list answering rather than failing on one item.

@@ -4,6 +4,8 @@
 //! Storage: `v` + review id → [`ReviewView`]; `c` + course id + cursor → () (the course's list);
 //! `s` + course id → [`CourseRating`].
 
+use std::sync::Arc;
+
 use actors::{Aggregate, EventCodec, ReadModel, ReadModelHandle, ReadModelTx, RecordedEvent, SubscriberError, Version};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -115,18 +117,18 @@ impl ReviewsQuery {
         Self { handle }
     }
 
-    pub fn get(&self, id: Uuid) -> Result<Option<ReviewView>, QueryError> {
-        Ok(self.handle.fetch(&id_key(REVIEW, id))?)
+    pub fn get(&self, id: Uuid) -> Result<Option<Arc<ReviewView>>, QueryError> {
+        Ok(self.handle.fetch_shared(&id_key(REVIEW, id))?)
     }
 
     /// A course's reviews, newest first.
-    pub fn of_course(&self, course_id: Uuid, page: &PageRequest) -> Result<Connection<ReviewView>, QueryError> {
+    pub fn of_course(&self, course_id: Uuid, page: &PageRequest) -> Result<Connection<Arc<ReviewView>>, QueryError> {
         let reader = TreeReader::open(&self.handle);
         paginate(reader.scan_views(&key(BY_COURSE, &[course_id.as_bytes()]), REVIEW), page)
     }
 
     /// How the reviews of a course rate it (no reviews: count 0).
     pub fn rating(&self, course_id: Uuid) -> Result<CourseRating, QueryError> {
-        Ok(self.handle.fetch(&id_key(RATING, course_id))?.unwrap_or_default())
+        Ok(self.handle.fetch_shared::<CourseRating>(&id_key(RATING, course_id))?.map_or_else(CourseRating::default, |rating| *rating))
     }
 }

@@ -1,5 +1,7 @@
 //! Members and courses.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use juniper::{graphql_object, ID};
 
@@ -11,16 +13,16 @@ use crate::read_models::{CourseFilter, CourseView, MemberView, PageRequest};
 /// A member; `itself` when the payload goes to that very member (registration, login), whose
 /// token the request did not carry yet.
 pub struct MemberObject {
-    view: MemberView,
+    view: Arc<MemberView>,
     itself: bool,
 }
 
 impl MemberObject {
-    pub fn new(view: MemberView) -> Self {
+    pub fn new(view: Arc<MemberView>) -> Self {
         Self { view, itself: false }
     }
 
-    pub fn itself(view: MemberView) -> Self {
+    pub fn itself(view: Arc<MemberView>) -> Self {
         Self { view, itself: true }
     }
 }
@@ -81,7 +83,7 @@ pub(crate) fn course(context: &Context, course_id: uuid::Uuid) -> Result<CourseO
     }
 }
 
-pub struct CourseObject(pub CourseView);
+pub struct CourseObject(pub Arc<CourseView>);
 
 #[graphql_object(name = "Course", context = Context)]
 impl CourseObject {

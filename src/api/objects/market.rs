@@ -1,5 +1,7 @@
 //! Bookings, payments and the catalogue's statistics.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use juniper::{graphql_object, GraphQLObject, ID};
 
@@ -9,7 +11,7 @@ use crate::api::{id, Context};
 use crate::app::AppError;
 use crate::read_models::{BookingView, PaymentView, StatsView};
 
-pub struct BookingObject(pub BookingView);
+pub struct BookingObject(pub Arc<BookingView>);
 
 #[graphql_object(name = "Booking", context = Context)]
 impl BookingObject {
@@ -61,7 +63,7 @@ impl BookingObject {
 
 super::connection!(BookingConnection, BookingEdge, BookingObject, BookingView);
 
-pub struct PaymentObject(pub PaymentView);
+pub struct PaymentObject(pub Arc<PaymentView>);
 
 #[graphql_object(name = "Payment", context = Context)]
 impl PaymentObject {

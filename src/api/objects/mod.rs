@@ -47,8 +47,8 @@ macro_rules! connection {
             total_count: usize,
         }
 
-        impl From<crate::read_models::Connection<$view>> for $connection {
-            fn from(page: crate::read_models::Connection<$view>) -> Self {
+        impl From<crate::read_models::Connection<std::sync::Arc<$view>>> for $connection {
+            fn from(page: crate::read_models::Connection<std::sync::Arc<$view>>) -> Self {
                 let edges = page.items.into_iter().map(|(cursor, view)| $edge { cursor, node: $object(view) }).collect();
                 let page_info = super::PageInfo { has_next_page: page.has_next_page, end_cursor: page.end_cursor };
                 Self { edges, page_info, total_count: page.total_count }

@@ -1,5 +1,7 @@
 //! Reviews of courses.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use juniper::{graphql_object, GraphQLInputObject, GraphQLObject, ID};
 
@@ -9,7 +11,7 @@ use crate::api::{id, Context};
 use crate::app::AppError;
 use crate::read_models::ReviewView;
 
-pub struct ReviewObject(pub ReviewView);
+pub struct ReviewObject(pub Arc<ReviewView>);
 
 /// A learner's review of a course, one per confirmed booking. Public; the author is shown.
 #[graphql_object(name = "Review", context = Context)]

@@ -1,5 +1,7 @@
 //! The `courses` read model: a course's life, and lists filtered, paged and hidden as the contract says.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use super::{at, created, published, seat_reserved, Log};
@@ -7,7 +9,7 @@ use crate::domain::course::CourseEvent;
 use crate::read_models::courses::CourseStatus;
 use crate::read_models::{Caller, CourseFilter, CourseView, PageRequest, QueryError};
 
-fn titles(items: &[(String, CourseView)]) -> Vec<&str> {
+fn titles(items: &[(String, Arc<CourseView>)]) -> Vec<&str> {
     items.iter().map(|(_, course)| course.title.as_str()).collect()
 }
 
@@ -105,7 +107,7 @@ async fn it_should_show_drafts_only_to_their_teacher_and_the_admin() {
         let filter = CourseFilter { visible_to: caller, ..CourseFilter::default() };
         let page = courses.list(&filter, &PageRequest::first(10)).expect("the read model answers");
         assert_eq!(page.total_count, page.items.len());
-        page.items.into_iter().map(|(_, course)| course.title).collect::<Vec<_>>()
+        page.items.into_iter().map(|(_, course)| course.title.clone()).collect::<Vec<_>>()
     };
 
     assert_eq!(seen_by(Caller::Anonymous), vec!["Published"]);

@@ -31,7 +31,7 @@ async fn it_should_be_pending_from_the_seat_on_and_gone_if_cancelled_before_any_
 
     log.booking(booking, [BookingEvent::BookingSeatReserved { reserved_at: at(4) }]).await;
     let view = log.read().await.payments.get(booking).expect("the read model answers").expect("the payment is pending");
-    assert_eq!((view.status, view.amount_cents, view.failure_reason), (PaymentStatus::Pending, 2500, None));
+    assert_eq!((view.status, view.amount_cents, view.failure_reason.clone()), (PaymentStatus::Pending, 2500, None));
 
     log.booking(booking, [cancelled(course, None, false)]).await;
     assert_eq!(log.read().await.payments.get(booking).expect("the read model answers"), None);
