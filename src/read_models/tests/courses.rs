@@ -144,7 +144,7 @@ async fn it_should_list_what_changed_since_the_last_list_from_the_same_query() {
     // A new title: the old one no longer matches, the new one does.
     let update = CourseEvent::CourseUpdated {
         title: "Piano".to_owned(),
-        description: "Scales".to_owned(),
+        description: "Scales\nand chords".to_owned(),
         category: "Music".to_owned(),
         city: None,
         price_cents: 100,
@@ -154,6 +154,9 @@ async fn it_should_list_what_changed_since_the_last_list_from_the_same_query() {
     log.course(course, [update]).await;
     log.read().await;
     assert_eq!(titles(&courses.list(&search("scales"), &PageRequest::first(10)).expect("the read model answers").items), vec!["Piano"]);
+    // Title and description are searched apart; a line break in the text still finds one in either.
+    let found = |text: &str| titles(&courses.list(&search(text), &PageRequest::first(10)).expect("the read model answers").items).len();
+    assert_eq!((found("piano\nscales"), found("o\ns"), found("scales\nand")), (0, 0, 1));
 
     // A new course: listed as well.
     log.course(Uuid::new_v4(), [created(teacher, "Rust again", "Programming", 2), published()]).await;
