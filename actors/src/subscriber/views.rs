@@ -15,11 +15,20 @@ use serde::de::DeserializeOwned;
 use super::read_model::decode_value;
 use super::SubscriberError;
 
-/// Values kept per copy at most, the least recently read going first: a page of a list reads
-/// tens, a busy catalogue's hot set is a few thousand, and a view is a few hundred bytes.
-const KEPT_PER_COPY: usize = 8_192;
+/// What one copy keeps at most, in bytes as its values are stored plus their keys and
+/// [`OVERHEAD`] each, the least recently read going first: a few thousand views of a few hundred
+/// bytes (a busy catalogue's hot set), fewer of larger ones, so memory stays bounded whatever
+/// the views hold.
+const BUDGET_PER_COPY: usize = 4 << 20;
+/// What keeping a value costs beyond its stored bytes: the decoded value's own headers, the
+/// `Arc`, the LRU's entry.
+const OVERHEAD: usize = 128;
 
-type Kept = Option<Arc<dyn Any + Send + Sync>>;
+struct Kept {
+    /// What the key holds, decoded (`None`: nothing).
+    value: Option<Arc<dyn Any + Send + Sync>>,
+    weight: usize,
+}
 
 pub(crate) struct Views {
     inner: Mutex<Inner>,
@@ -29,14 +38,19 @@ struct Inner {
     /// Moves with every batch the subscriber writes: a value read from the tree is kept only if
     /// no batch was written between reading it and keeping it.
     writes: u64,
-    /// What a key holds, decoded (`None`: nothing).
     kept: lru::LruCache<Vec<u8>, Kept>,
+    /// The weights of everything in `kept`, at most `budget`.
+    weight: usize,
+    budget: usize,
 }
 
 impl Views {
     pub(crate) fn new() -> Self {
-        let capacity = std::num::NonZeroUsize::new(KEPT_PER_COPY).expect("a capacity above zero");
-        Self { inner: Mutex::new(Inner { writes: 0, kept: lru::LruCache::new(capacity) }) }
+        Self::with_budget(BUDGET_PER_COPY)
+    }
+
+    fn with_budget(budget: usize) -> Self {
+        Self { inner: Mutex::new(Inner { writes: 0, kept: lru::LruCache::unbounded(), weight: 0, budget }) }
     }
 
     /// The value stored under `key` in `tree` (the copy these views belong to), decoded once
@@ -49,32 +63,41 @@ impl Views {
             Ok(kept) => return Ok(kept),
             Err(writes) => writes,
         };
-        let value = match tree.get(key)? {
-            Some(bytes) => Some(Arc::new(decode_value::<T>(&bytes)?)),
-            None => None,
-        };
-        self.keep(key, writes, value.clone());
+        let stored = tree.get(key)?;
+        let value = stored.as_deref().map(decode_value::<T>).transpose()?.map(Arc::new);
+        let weight = key.len() + stored.map_or(0, |bytes| bytes.len()) + OVERHEAD;
+        self.keep(key, writes, value.clone(), weight);
         Ok(value)
     }
 
     /// What is kept for `key` as a `T`, or how many batches were written before it was missed.
     fn lookup<T: Send + Sync + 'static>(&self, key: &[u8]) -> Result<Option<Arc<T>>, u64> {
         let mut inner = self.inner.lock();
-        match inner.kept.get(key) {
+        let writes = inner.writes;
+        match inner.kept.get(key).map(|kept| kept.value.clone()) {
             Some(None) => Ok(None),
             // A key read as another type (a caller's mistake, or a shared tag) is decoded
             // again, and kept as the type asked last.
-            Some(Some(value)) => value.clone().downcast::<T>().map(Some).map_err(|_| inner.writes),
-            None => Err(inner.writes),
+            Some(Some(value)) => value.downcast::<T>().map(Some).map_err(|_| writes),
+            None => Err(writes),
         }
     }
 
     /// Keeps `value`, read from the tree after `writes` batches, unless another was written
     /// since: the value read may be the one that batch replaced.
-    fn keep<T: Send + Sync + 'static>(&self, key: &[u8], writes: u64, value: Option<Arc<T>>) {
+    fn keep<T: Send + Sync + 'static>(&self, key: &[u8], writes: u64, value: Option<Arc<T>>, weight: usize) {
         let mut inner = self.inner.lock();
-        if inner.writes == writes {
-            inner.kept.put(key.to_vec(), value.map(|value| value as Arc<dyn Any + Send + Sync>));
+        if inner.writes != writes || weight > inner.budget {
+            return;
+        }
+        let value = value.map(|value| value as Arc<dyn Any + Send + Sync>);
+        if let Some(replaced) = inner.kept.put(key.to_vec(), Kept { value, weight }) {
+            inner.weight -= replaced.weight;
+        }
+        inner.weight += weight;
+        while inner.weight > inner.budget {
+            let Some((_, evicted)) = inner.kept.pop_lru() else { break };
+            inner.weight -= evicted.weight;
         }
     }
 
@@ -84,7 +107,9 @@ impl Views {
         let mut inner = self.inner.lock();
         inner.writes += 1;
         for key in keys {
-            inner.kept.pop(key.as_ref());
+            if let Some(dropped) = inner.kept.pop(key.as_ref()) {
+                inner.weight -= dropped.weight;
+            }
         }
     }
 }
@@ -112,6 +137,7 @@ mod tests {
 
         put(&tree, b"a", 2);
         views.written([b"a"]);
+        assert_eq!(views.inner.lock().weight, 0, "nothing kept once its key is written");
         assert_eq!(views.fetch::<u64>(&tree, b"a").expect("a read").as_deref(), Some(&2));
     }
 
@@ -134,8 +160,25 @@ mod tests {
         let old = Arc::new(1u64);
         put(&tree, b"c", 2);
         views.written([b"c"]);
-        views.keep(b"c", writes, Some(old));
+        views.keep(b"c", writes, Some(old), 1);
         assert_eq!(views.fetch::<u64>(&tree, b"c").expect("a read").as_deref(), Some(&2));
+    }
+
+    #[test]
+    fn what_is_kept_stays_within_the_budget_the_least_recently_read_going_first() {
+        let tree = tree();
+        // Room for three values of a one-byte key and a one-byte value.
+        let views = Views::with_budget(3 * (2 + OVERHEAD));
+        for key in [b"1", b"2", b"3"] {
+            put(&tree, key, 1);
+            views.fetch::<u64>(&tree, key).expect("a read");
+        }
+        views.fetch::<u64>(&tree, b"1").expect("a read");
+        put(&tree, b"4", 1);
+        views.fetch::<u64>(&tree, b"4").expect("a read");
+        let inner = views.inner.lock();
+        assert_eq!(inner.weight, 3 * (2 + OVERHEAD));
+        assert!(inner.kept.contains(&b"1".to_vec()) && !inner.kept.contains(&b"2".to_vec()), "2 was read least recently");
     }
 
     #[test]
