@@ -63,9 +63,9 @@ fn cors(origins: &[String]) -> Cors {
 }
 
 /// A transport-level error in the contract's shape.
-fn transport_error(status: StatusCode, error: &AppError) -> HttpResponse {
+fn transport_error(state: &ApiState, status: StatusCode, error: &AppError) -> HttpResponse {
     let body = json!({ "errors": [errors::entry(error)] });
-    record("none", status.as_u16(), &[error.code().to_owned()], std::time::Duration::ZERO);
+    state.request_metrics.record("none", status.as_u16(), &[error.code().to_owned()], std::time::Duration::ZERO);
     HttpResponse::build(status).json(body)
 }
 
@@ -73,10 +73,15 @@ fn authorization(request: &HttpRequest) -> Option<&str> {
     request.headers().get(header::AUTHORIZATION).and_then(|value| value.to_str().ok())
 }
 
-async fn read_body(request: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, HttpResponse> {
+async fn read_body(
+    state: &ApiState,
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, HttpResponse> {
     let too_large = || {
         let error = AppError::Limit(format!("the request body is larger than {limit} bytes"));
-        transport_error(StatusCode::PAYLOAD_TOO_LARGE, &error)
+        transport_error(state, StatusCode::PAYLOAD_TOO_LARGE, &error)
     };
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > limit) {
@@ -84,8 +89,8 @@ async fn read_body(request: &HttpRequest, mut payload: web::Payload, limit: usiz
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| transport_error(StatusCode::BAD_REQUEST, &AppError::BadInput(format!("could not read the body: {e}"))))?;
+        let chunk = chunk
+            .map_err(|e| transport_error(state, StatusCode::BAD_REQUEST, &AppError::BadInput(format!("could not read the body: {e}"))))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
@@ -97,7 +102,7 @@ async fn read_body(request: &HttpRequest, mut payload: web::Payload, limit: usiz
 async fn post_graphql(request: HttpRequest, payload: web::Payload, state: web::Data<ApiState>) -> HttpResponse {
     let started = std::time::Instant::now();
     let limit = state.app.limits().body_limit_bytes;
-    let body = match read_body(&request, payload, limit).await {
+    let body = match read_body(&state, &request, payload, limit).await {
         Ok(body) => body.freeze(),
         Err(response) => return response,
     };
@@ -110,7 +115,7 @@ async fn post_graphql(request: HttpRequest, payload: web::Payload, state: web::D
         Ok(graphql) => graphql,
         Err(error) => {
             let message = format!("the body must be JSON with a `query` string (and optional `variables`, `operationName`): {error}");
-            return transport_error(StatusCode::BAD_REQUEST, &AppError::BadInput(message));
+            return transport_error(&state, StatusCode::BAD_REQUEST, &AppError::BadInput(message));
         }
     };
     run(&request, &state, caller, graphql, incoming, started).await
@@ -128,14 +133,16 @@ async fn get_graphql(request: HttpRequest, payload: web::Payload, state: web::Da
     }
     let parameters = match web::Query::<std::collections::HashMap<String, String>>::from_query(request.query_string()) {
         Ok(parameters) => parameters.into_inner(),
-        Err(error) => return transport_error(StatusCode::BAD_REQUEST, &AppError::BadInput(format!("bad query string: {error}"))),
+        Err(error) => return transport_error(&state, StatusCode::BAD_REQUEST, &AppError::BadInput(format!("bad query string: {error}"))),
     };
     let Some(query) = parameters.get("query").cloned() else {
-        return transport_error(StatusCode::BAD_REQUEST, &AppError::BadInput("GET /graphql needs a `query` parameter".into()));
+        return transport_error(&state, StatusCode::BAD_REQUEST, &AppError::BadInput("GET /graphql needs a `query` parameter".into()));
     };
     let variables = match parameters.get("variables").map(|v| serde_json::from_str::<InputValue<DefaultScalarValue>>(v)).transpose() {
         Ok(variables) => variables,
-        Err(error) => return transport_error(StatusCode::BAD_REQUEST, &AppError::BadInput(format!("`variables` is not JSON: {error}"))),
+        Err(error) => {
+            return transport_error(&state, StatusCode::BAD_REQUEST, &AppError::BadInput(format!("`variables` is not JSON: {error}")))
+        }
     };
     let graphql = GraphQLRequest::new(query, parameters.get("operationName").cloned(), variables);
     run(&request, &state, caller, graphql, incoming, started).await
@@ -155,9 +162,9 @@ fn kept_answer(
     let version = state.app.read_models().version.current();
     let answer = state.answers.get(caller, incoming.transport, &incoming.text, version)?;
     if let Err(error) = check_rate(request, state, caller) {
-        return Some(respond(&answer.operation, Err(error), started).http);
+        return Some(respond(state, &answer.operation, Err(error), started).http);
     }
-    record(&answer.operation, 200, &[], started.elapsed());
+    state.request_metrics.record(&answer.operation, 200, &[], started.elapsed());
     metrics::counter!("graphql_answers_reused_total", "operation" => answer.operation.to_string()).increment(1);
     Some(HttpResponse::Ok().content_type(header::ContentType::json()).body(answer.body))
 }
@@ -177,7 +184,7 @@ async fn run(
 ) -> HttpResponse {
     // A client over its rate costs no parsing: it is refused before its document is read.
     if let Err(error) = caller.as_ref().map_or(Ok(()), |caller| check_rate(request, state, *caller)) {
-        return respond(graphql.operation_name.as_deref().unwrap_or("anonymous"), Err(error), started).http;
+        return respond(state, graphql.operation_name.as_deref().unwrap_or("anonymous"), Err(error), started).http;
     }
     let max_depth = state.app.limits().max_query_depth;
     let read_only = incoming.transport == Transport::Get;
@@ -203,7 +210,7 @@ async fn run(
     }
     .instrument(span)
     .await;
-    let response = respond(&operation, outcome, started);
+    let response = respond(state, &operation, outcome, started);
     if let (Some(caller), Some(body)) = (keep, response.answered_without_errors) {
         state.answers.keep(caller, incoming.transport, incoming.text, version, &operation, body);
     }
@@ -217,22 +224,12 @@ struct Responded {
 }
 
 /// The HTTP answer to a GraphQL request: HTTP 200, errors (if any) with their codes.
-fn respond(operation: &str, outcome: Result<Answered, AppError>, started: std::time::Instant) -> Responded {
+fn respond(state: &ApiState, operation: &str, outcome: Result<Answered, AppError>, started: std::time::Instant) -> Responded {
     let Answered { body, error_codes } = outcome.unwrap_or_else(|error| Answered::refused(&error));
-    record(operation, 200, &error_codes, started.elapsed());
+    state.request_metrics.record(operation, 200, &error_codes, started.elapsed());
     let body = web::Bytes::from(body);
     let http = HttpResponse::Ok().content_type(header::ContentType::json()).body(body.clone());
     Responded { http, answered_without_errors: error_codes.is_empty().then_some(body) }
-}
-
-/// Requests by operation and status, their latency, and GraphQL errors by code.
-fn record(operation: &str, status: u16, error_codes: &[String], elapsed: std::time::Duration) {
-    let operation = operation.to_owned();
-    metrics::counter!("http_requests_total", "operation" => operation.clone(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("http_request_duration_seconds", "operation" => operation).record(elapsed.as_secs_f64());
-    for code in error_codes {
-        metrics::counter!("graphql_errors_total", "code" => code.clone()).increment(1);
-    }
 }
 
 async fn health() -> HttpResponse {

@@ -16,6 +16,7 @@ mod pages;
 pub mod prepared;
 mod query;
 mod rate;
+mod request_metrics;
 mod state;
 mod subscription;
 mod visibility;

@@ -7,6 +7,7 @@ use super::answers::Answers;
 use super::overview::Overview;
 use super::prepared::PreparedOperations;
 use super::rate::RateLimit;
+use super::request_metrics::RequestMetrics;
 use super::Schema;
 use crate::app::App;
 
@@ -19,6 +20,7 @@ pub struct ApiState {
     pub rate: Arc<RateLimit>,
     pub answers: Arc<Answers>,
     pub overview: Arc<Overview>,
+    pub request_metrics: Arc<RequestMetrics>,
 }
 
 impl ApiState {
@@ -27,7 +29,7 @@ impl ApiState {
         let limits = app.limits();
         let rate = Arc::new(RateLimit::new(limits.rate_limit_per_second, limits.rate_limit_burst));
         let answers = Arc::new(Answers::new(limits.response_cache_mib.saturating_mul(1024 * 1024)));
-        Self { app, schema, operations, rate, answers, overview: Arc::default() }
+        Self { app, schema, operations, rate, answers, overview: Arc::default(), request_metrics: Arc::default() }
     }
 
     /// The same, executing every query: what a read costs without kept answers.
