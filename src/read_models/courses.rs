@@ -267,7 +267,7 @@ impl CoursesQuery {
         // next list sees the newer `g` and builds again.
         let reader = TreeReader::open(&self.handle);
         let entries = reader
-            .scan_views::<CourseView>(&[NEWEST], COURSE)
+            .scan_views_passing::<CourseView>(&[NEWEST], COURSE)
             .map(|entry| entry.map(|(cursor, course)| CatalogueEntry::new(cursor, &course)))
             .collect::<Result<Vec<_>, _>>()?;
         let catalogue = Arc::new(Catalogue { as_of, entries });

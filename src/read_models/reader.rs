@@ -82,10 +82,29 @@ impl TreeReader {
         prefix: &[u8],
         view_tag: u8,
     ) -> impl Iterator<Item = Result<(Cursor, Arc<T>), QueryError>> + 'a {
+        self.scan_views_with(prefix, view_tag, ReadModelCopy::fetch_shared::<T>)
+    }
+
+    /// [`TreeReader::scan_views`] for reading every view once (building an index of them):
+    /// views not kept yet are decoded without being kept.
+    pub(crate) fn scan_views_passing<'a, T: DeserializeOwned + Send + Sync + 'static>(
+        &'a self,
+        prefix: &[u8],
+        view_tag: u8,
+    ) -> impl Iterator<Item = Result<(Cursor, Arc<T>), QueryError>> + 'a {
+        self.scan_views_with(prefix, view_tag, ReadModelCopy::fetch_passing::<T>)
+    }
+
+    fn scan_views_with<'a, T: 'static>(
+        &'a self,
+        prefix: &[u8],
+        view_tag: u8,
+        fetch: fn(&ReadModelCopy, &[u8]) -> Result<Option<Arc<T>>, SubscriberError>,
+    ) -> impl Iterator<Item = Result<(Cursor, Arc<T>), QueryError>> + 'a {
         self.scan(prefix).filter_map(move |entry| {
             let found = entry.and_then(|(key, _)| {
                 let cursor = Cursor::from_key_tail(&key)?;
-                let view = self.copy.fetch_shared::<T>(&id_key(view_tag, cursor.id())).map_err(QueryError::from)?;
+                let view = fetch(&self.copy, &id_key(view_tag, cursor.id())).map_err(QueryError::from)?;
                 Ok(view.map(|view| (cursor, view)))
             });
             // Views and index entries are written in one batch, so a missing view is not

@@ -270,6 +270,15 @@ impl ReadModelCopy {
     {
         self.views.fetch(&self.tree, key)
     }
+
+    /// Like [`ReadModelCopy::fetch_shared`], but keeps nothing new: for reading every value
+    /// under a prefix once, which should not push out the values queries read often.
+    pub fn fetch_passing<T>(&self, key: &[u8]) -> Result<Option<Arc<T>>, SubscriberError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        self.views.fetch_passing(&self.tree, key)
+    }
 }
 
 /// What queries read: the copy of a read model serving now, swapped atomically by a rebuild.

@@ -30,6 +30,12 @@ struct Kept {
     weight: usize,
 }
 
+/// Whether a lookup counts as a read for the least-recently-read order.
+enum Recency {
+    Refresh,
+    Keep,
+}
+
 pub(crate) struct Views {
     inner: Mutex<Inner>,
 }
@@ -70,11 +76,32 @@ impl Views {
         Ok(value)
     }
 
+    /// Like [`Views::fetch`], but a value not kept yet is decoded for this caller alone and
+    /// what is kept keeps its recency: for reading every view once (rebuilding an index of
+    /// them), which would otherwise push the views queries read often out of the budget.
+    pub(crate) fn fetch_passing<T>(&self, tree: &sled::Tree, key: &[u8]) -> Result<Option<Arc<T>>, SubscriberError>
+    where
+        T: DeserializeOwned + Send + Sync + 'static,
+    {
+        if let Ok(kept) = self.lookup_as(key, Recency::Keep) {
+            return Ok(kept);
+        }
+        Ok(tree.get(key)?.as_deref().map(decode_value::<T>).transpose()?.map(Arc::new))
+    }
+
     /// What is kept for `key` as a `T`, or how many batches were written before it was missed.
     fn lookup<T: Send + Sync + 'static>(&self, key: &[u8]) -> Result<Option<Arc<T>>, u64> {
+        self.lookup_as(key, Recency::Refresh)
+    }
+
+    fn lookup_as<T: Send + Sync + 'static>(&self, key: &[u8], recency: Recency) -> Result<Option<Arc<T>>, u64> {
         let mut inner = self.inner.lock();
         let writes = inner.writes;
-        match inner.kept.get(key).map(|kept| kept.value.clone()) {
+        let kept = match recency {
+            Recency::Refresh => inner.kept.get(key),
+            Recency::Keep => inner.kept.peek(key),
+        };
+        match kept.map(|kept| kept.value.clone()) {
             Some(None) => Ok(None),
             // A key read as another type (a caller's mistake, or a shared tag) is decoded
             // again, and kept as the type asked last.
@@ -179,6 +206,26 @@ mod tests {
         let inner = views.inner.lock();
         assert_eq!(inner.weight, 3 * (2 + OVERHEAD));
         assert!(inner.kept.contains(&b"1".to_vec()) && !inner.kept.contains(&b"2".to_vec()), "2 was read least recently");
+    }
+
+    #[test]
+    fn a_passing_read_shares_what_is_kept_and_keeps_nothing_new() {
+        let tree = tree();
+        let views = Views::with_budget(2 * (2 + OVERHEAD));
+        for key in [b"1", b"2"] {
+            put(&tree, key, 1);
+            views.fetch::<u64>(&tree, key).expect("a read");
+        }
+        let kept = views.fetch::<u64>(&tree, b"1").expect("a read").expect("a value");
+        let passing = views.fetch_passing::<u64>(&tree, b"1").expect("a read").expect("a value");
+        assert!(Arc::ptr_eq(&kept, &passing), "a kept value is shared");
+
+        put(&tree, b"3", 3);
+        assert_eq!(views.fetch_passing::<u64>(&tree, b"3").expect("a read").as_deref(), Some(&3));
+        views.fetch_passing::<u64>(&tree, b"2").expect("a read");
+        let inner = views.inner.lock();
+        assert!(!inner.kept.contains(&b"3".to_vec()), "a value read in passing is not kept");
+        assert_eq!(inner.kept.peek_lru().map(|(key, _)| key.as_slice()), Some(&b"2"[..]), "a passing read does not refresh 2");
     }
 
     #[test]
