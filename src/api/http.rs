@@ -164,8 +164,7 @@ fn kept_answer(
     if let Err(error) = check_rate(request, state, caller) {
         return Some(respond(state, &answer.operation, Err(error), started).http);
     }
-    state.request_metrics.record(&answer.operation, 200, &[], started.elapsed());
-    metrics::counter!("graphql_answers_reused_total", "operation" => answer.operation.to_string()).increment(1);
+    state.request_metrics.record_reused(&answer.operation, started.elapsed());
     Some(HttpResponse::Ok().content_type(header::ContentType::json()).body(answer.body))
 }
 
