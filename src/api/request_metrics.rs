@@ -53,9 +53,11 @@ impl RequestMetrics {
         if by_operation.len() >= MOST_OPERATIONS && !by_operation.contains_key(operation) {
             return;
         }
-        let kept = by_operation
-            .entry(operation.to_owned())
-            .or_insert_with(|| OperationMetrics { duration, by_status: Vec::new(), reused: OnceLock::new() });
+        let kept = by_operation.entry(operation.to_owned()).or_insert_with(|| OperationMetrics {
+            duration,
+            by_status: Vec::new(),
+            reused: OnceLock::new(),
+        });
         if kept.requests(status).is_none() {
             kept.by_status.push((status, requests));
         }

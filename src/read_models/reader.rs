@@ -39,6 +39,9 @@ pub(crate) fn add_to_counter(tx: &mut ReadModelTx<'_>, key: &[u8], delta: i64) -
     tx.put(key.to_vec(), &current.saturating_add(delta))
 }
 
+/// How [`TreeReader`] reads one view: kept for later queries, or in passing.
+type ViewFetch<T> = fn(&ReadModelCopy, &[u8]) -> Result<Option<Arc<T>>, SubscriberError>;
+
 /// Reads one copy of a read model for the length of one query. It holds the tree the handle
 /// served when the query began, so a rebuild swapping trees midway cannot mix two copies.
 pub(crate) struct TreeReader {
@@ -99,7 +102,7 @@ impl TreeReader {
         &'a self,
         prefix: &[u8],
         view_tag: u8,
-        fetch: fn(&ReadModelCopy, &[u8]) -> Result<Option<Arc<T>>, SubscriberError>,
+        fetch: ViewFetch<T>,
     ) -> impl Iterator<Item = Result<(Cursor, Arc<T>), QueryError>> + 'a {
         self.scan(prefix).filter_map(move |entry| {
             let found = entry.and_then(|(key, _)| {
