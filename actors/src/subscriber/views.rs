@@ -30,10 +30,10 @@ struct Kept {
     weight: usize,
 }
 
-/// Whether a lookup counts as a read for the least-recently-read order.
+/// Whether a lookup moves its key to the front of the least-recently-read order or leaves it.
 enum Recency {
     Refresh,
-    Keep,
+    Leave,
 }
 
 pub(crate) struct Views {
@@ -83,7 +83,7 @@ impl Views {
     where
         T: DeserializeOwned + Send + Sync + 'static,
     {
-        if let Ok(kept) = self.lookup_as(key, Recency::Keep) {
+        if let Ok(kept) = self.lookup_as(key, Recency::Leave) {
             return Ok(kept);
         }
         Ok(tree.get(key)?.as_deref().map(decode_value::<T>).transpose()?.map(Arc::new))
@@ -99,7 +99,7 @@ impl Views {
         let writes = inner.writes;
         let kept = match recency {
             Recency::Refresh => inner.kept.get(key),
-            Recency::Keep => inner.kept.peek(key),
+            Recency::Leave => inner.kept.peek(key),
         };
         match kept.map(|kept| kept.value.clone()) {
             Some(None) => Ok(None),
