@@ -5,10 +5,13 @@
 //! lists filter on (anything but seats).
 //!
 //! Lists filter a `Catalogue` held in memory: every course's filterable fields, with texts
-//! lower-cased once. It is rebuilt from the tree only when `g` moved, so the seat changes of a
-//! busy booking flow never invalidate it; a rebuilt tree reaches the same `g` for the same
-//! history, so a rebuild does not either. Only a page's courses are read from the tree, so seats
-//! are always current. The price: memory about the size of all titles and descriptions.
+//! lower-cased once, and a trigram index of those texts, so a text search confirms only the
+//! courses holding every three-byte window of the text instead of searching every course. It is
+//! rebuilt from the tree only when `g` moved, so the seat changes of a busy booking flow never
+//! invalidate it; a rebuilt tree reaches the same `g` for the same history, so a rebuild does not
+//! either. Only a page's courses are read from the tree, so seats are always current. The price:
+//! memory about the size of all titles and descriptions, plus four bytes per distinct window of
+//! each course's texts for the index.
 //! (Trees written before the catalogue also hold `t` + teacher + cursor keys, no longer read.)
 
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use uuid::Uuid;
 
 use super::paging::{paginate, Caller, Connection, Cursor, PageRequest, QueryError};
 use super::reader::{id_key, index_key, TreeReader};
+use super::trigrams::TrigramIndex;
 pub use crate::domain::course::CourseStatus;
 use crate::domain::course::{Course, CourseEvent};
 
@@ -157,6 +161,24 @@ struct Catalogue {
     /// The `g` value this was built at.
     as_of: Position,
     entries: Vec<CatalogueEntry>,
+    /// The entries' titles and descriptions, each entry the document of its index in `entries`.
+    texts: TrigramIndex,
+}
+
+impl Catalogue {
+    fn new(as_of: Position, entries: Vec<CatalogueEntry>) -> Self {
+        let texts = TrigramIndex::build(entries.iter().map(|entry| [entry.title.as_bytes(), entry.description.as_bytes()]));
+        Self { as_of, entries, texts }
+    }
+
+    /// The entries that may match `matcher`, in list order: those whose texts hold every
+    /// window of its text when it has one long enough to look up, else all.
+    fn candidates<'c>(&'c self, matcher: &Matcher<'_>) -> Box<dyn Iterator<Item = &'c CatalogueEntry> + 'c> {
+        match matcher.text.as_ref().and_then(|text| self.texts.candidates(text.needle())) {
+            Some(found) => Box::new(found.into_iter().map(|at| &self.entries[at as usize])),
+            None => Box::new(self.entries.iter()),
+        }
+    }
 }
 
 struct CatalogueEntry {
@@ -245,7 +267,8 @@ impl CoursesQuery {
     pub fn list(&self, filter: &CourseFilter, page: &PageRequest) -> Result<Connection<Arc<CourseView>>, QueryError> {
         let catalogue = self.catalogue()?;
         let matcher = Matcher::new(filter);
-        let matches = catalogue.entries.iter().filter(|entry| matcher.matches(entry)).map(|entry| Ok((entry.cursor, entry.cursor.id())));
+        let matches =
+            catalogue.candidates(&matcher).filter(|entry| matcher.matches(entry)).map(|entry| Ok((entry.cursor, entry.cursor.id())));
         let page = paginate(matches, page)?;
         // Only the page's courses are read, so their seats are as current as the tree.
         let mut items = Vec::with_capacity(page.items.len());
@@ -270,7 +293,7 @@ impl CoursesQuery {
             .scan_views_passing::<CourseView>(&[NEWEST], COURSE)
             .map(|entry| entry.map(|(cursor, course)| CatalogueEntry::new(cursor, &course)))
             .collect::<Result<Vec<_>, _>>()?;
-        let catalogue = Arc::new(Catalogue { as_of, entries });
+        let catalogue = Arc::new(Catalogue::new(as_of, entries));
         *self.catalogue.write() = Some(catalogue.clone());
         Ok(catalogue)
     }

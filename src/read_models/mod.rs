@@ -27,6 +27,7 @@ mod reader;
 pub mod reviews;
 pub mod stats;
 mod stored_time;
+mod trigrams;
 
 #[cfg(test)]
 mod tests;
