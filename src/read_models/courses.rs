@@ -6,7 +6,7 @@
 //!
 //! Lists filter a `Catalogue` held in memory: every course's filterable fields, with texts
 //! lower-cased once, and a trigram index of those texts, so a text search confirms only the
-//! courses holding every three-byte window of the text instead of searching every course. It is
+//! courses holding the rarest three-byte window of the text instead of searching every course. It is
 //! rebuilt from the tree only when `g` moved, so the seat changes of a busy booking flow never
 //! invalidate it; a rebuilt tree reaches the same `g` for the same history, so a rebuild does not
 //! either. Only a page's courses are read from the tree, so seats are always current. The price:
@@ -171,11 +171,11 @@ impl Catalogue {
         Self { as_of, entries, texts }
     }
 
-    /// The entries that may match `matcher`, in list order: those whose texts hold every
+    /// The entries that may match `matcher`, in list order: those whose texts hold the rarest
     /// window of its text when it has one long enough to look up, else all.
     fn candidates<'c>(&'c self, matcher: &Matcher<'_>) -> Box<dyn Iterator<Item = &'c CatalogueEntry> + 'c> {
         match matcher.text.as_ref().and_then(|text| self.texts.candidates(text.needle())) {
-            Some(found) => Box::new(found.into_iter().map(|at| &self.entries[at as usize])),
+            Some(found) => Box::new(found.iter().map(|&at| &self.entries[at as usize])),
             None => Box::new(self.entries.iter()),
         }
     }

@@ -1,7 +1,9 @@
 //! A trigram index over documents of a few texts each (the catalogue's lower-cased titles and
-//! descriptions): a substring search first takes the documents holding every three-byte window
-//! of the searched text, then confirms each of those, so it costs about what it finds instead
-//! of a pass over every text of the catalogue.
+//! descriptions): a substring search takes the documents holding the rarest three-byte window
+//! of the searched text and confirms each of those, so it costs about what that window finds
+//! instead of a pass over every text of the catalogue. Intersecting the lists of the other
+//! windows as well was measured slower: a binary search per candidate and list costs more than
+//! the substring search that confirms the candidate anyway.
 //!
 //! Windows are taken within each text, never across two of a document's texts, and over bytes,
 //! so a UTF-8 text is searched exactly as a byte-wise substring search would search it.
@@ -49,35 +51,18 @@ impl TrigramIndex {
 
     /// The documents that may hold `needle` in one of their texts, ascending: every document
     /// that does is among them. `None` when the needle is too short to be looked up (under three
-    /// bytes), so that every document may.
-    pub(super) fn candidates(&self, needle: &[u8]) -> Option<Vec<u32>> {
-        if needle.len() < 3 {
-            return None;
-        }
-        let mut lists: Vec<&[u32]> = Vec::with_capacity(needle.len() - 2);
-        for window in needle.windows(3) {
-            let Some(list) = self.postings_of(trigram(window)) else { return Some(Vec::new()) };
-            lists.push(list);
-        }
-        // Start from the rarest trigram; each further list can only shrink what is left.
-        lists.sort_unstable_by_key(|list| list.len());
-        lists.dedup_by(|a, b| std::ptr::eq(*a, *b));
-        let (rarest, others) = lists.split_first().expect("a needle of three bytes or more has a window");
-        let mut found = rarest.to_vec();
-        for list in others {
-            found.retain(|document| list.binary_search(document).is_ok());
-            if found.is_empty() {
-                break;
-            }
-        }
-        Some(found)
+    /// bytes, no window), so that every document may.
+    pub(super) fn candidates(&self, needle: &[u8]) -> Option<&[u32]> {
+        // A window no document holds gives the empty list, the rarest of all.
+        needle.windows(3).map(|window| self.postings_of(trigram(window))).min_by_key(|documents| documents.len())
     }
 
-    fn postings_of(&self, trigram: Trigram) -> Option<&[u32]> {
-        let at = self.trigrams.binary_search_by_key(&trigram, |&(t, _)| t).ok()?;
+    /// The documents holding `trigram`; empty when none does.
+    fn postings_of(&self, trigram: Trigram) -> &[u32] {
+        let Ok(at) = self.trigrams.binary_search_by_key(&trigram, |&(t, _)| t) else { return &[] };
         let start = self.trigrams[at].1 as usize;
         let end = self.trigrams.get(at + 1).map_or(self.postings.len(), |&(_, next)| next as usize);
-        Some(&self.postings[start..end])
+        &self.postings[start..end]
     }
 }
 
@@ -95,28 +80,33 @@ mod tests {
         TrigramIndex::build(documents.iter().map(|texts| texts.iter().map(|text| text.as_bytes())))
     }
 
+    fn candidates(index: &TrigramIndex, needle: &str) -> Option<Vec<u32>> {
+        index.candidates(needle.as_bytes()).map(<[u32]>::to_vec)
+    }
+
     #[test]
-    fn it_should_narrow_a_search_to_the_documents_holding_every_window() {
-        let index = index(&[&["rust for beginners", "learn rust"], &["guitar", "strings and chords"], &["trust", "falls"]]);
-        assert_eq!(index.candidates(b"rust"), Some(vec![0, 2]));
-        assert_eq!(index.candidates(b"guitar"), Some(vec![1]));
-        // Every window is in the first document, half of them in each of its texts: a candidate
-        // the caller's own substring search then turns down.
-        assert_eq!(index.candidates(b"learn rust for"), Some(vec![0]));
-        assert_eq!(index.candidates(b"piano"), Some(vec![]));
-        assert_eq!(index.candidates(b"ru"), None, "too short to look up");
+    fn it_should_narrow_a_search_to_the_documents_holding_its_rarest_window() {
+        let index = index(&[&["rust for beginners", "learn rust"], &["guitar", "strings and chords"], &["trust", "falls"], &["dust"]]);
+        // "ust" is in three documents, "rus" in two of them.
+        assert_eq!(candidates(&index, "rust"), Some(vec![0, 2]));
+        assert_eq!(candidates(&index, "guitar"), Some(vec![1]));
+        // A candidate only, which the caller's substring search turns down: its texts hold
+        // every window, but not the needle.
+        assert_eq!(candidates(&index, "learn rust for"), Some(vec![0]));
+        assert_eq!(candidates(&index, "piano"), Some(vec![]));
+        assert_eq!(candidates(&index, "ru"), None, "too short to look up");
     }
 
     #[test]
     fn it_should_not_take_windows_across_two_texts_of_a_document() {
         let index = index(&[&["abc", "def"], &["crème brûlée"]]);
-        assert_eq!(index.candidates(b"cde"), Some(vec![]));
-        assert_eq!(index.candidates("brûl".as_bytes()), Some(vec![1]), "windows of bytes, not of characters");
+        assert_eq!(candidates(&index, "cde"), Some(vec![]));
+        assert_eq!(candidates(&index, "brûl"), Some(vec![1]), "windows of bytes, not of characters");
     }
 
     #[test]
     fn an_empty_index_holds_nothing() {
-        assert_eq!(TrigramIndex::build(Vec::<Vec<&[u8]>>::new()).candidates(b"anything"), Some(vec![]));
+        assert_eq!(candidates(&TrigramIndex::build(Vec::<Vec<&[u8]>>::new()), "anything"), Some(vec![]));
     }
 
     proptest! {
