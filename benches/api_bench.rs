@@ -23,7 +23,8 @@
 //!   PostgreSQL node and two PostgreSQL nodes both taking requests, see `api_bench/nodes.rs`.
 //!
 //! `cargo bench -p konnektid --bench api_bench [-- --quick] [-- --connections N] [-- --client-threads N]
-//! [-- --only PHASE[,PHASE]]` (phases: ceiling, reads, flow, writes, mixed, nodes).
+//! [-- --courses N] [-- --only PHASE[,PHASE]]` (phases: ceiling, reads, flow, writes, mixed, nodes).
+//! `--courses` sets the catalogue's size (default 500), which the course search's cost follows.
 //! `BENCH_DIR` picks where the data directory goes (default: the system temp dir); fsync figures
 //! only mean something on a real disk, not on tmpfs. `BENCH_LOG` (a tracing filter) shows the
 //! server's logs on stderr. `BENCH_SEED_CONCURRENCY` sets the requests in flight while seeding.
@@ -75,6 +76,7 @@ const QUICK: Durations = Durations {
 };
 
 const TEACHERS: usize = 50;
+/// The catalogue's size unless `--courses` says otherwise.
 const COURSES: usize = 500;
 const LEARNERS: usize = 200;
 /// Bookings each learner has before the read phase (so `bookings` lists are not empty).
@@ -89,6 +91,8 @@ struct Options {
     durations: Durations,
     connections: usize,
     client_threads: usize,
+    /// Courses seeded (each published by one of the teachers).
+    courses: usize,
     dir: PathBuf,
     /// `--only PHASE[,PHASE]` (ceiling, reads, flow, writes, mixed): run those phases alone, e.g. under a
     /// profiler.
@@ -105,6 +109,7 @@ impl Options {
             durations: if quick { QUICK } else { FULL },
             connections,
             client_threads: value("--client-threads").unwrap_or(2).clamp(1, connections),
+            courses: value("--courses").unwrap_or(COURSES).max(1),
             dir: std::env::var_os("BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from),
             only: args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned(),
         }
@@ -158,6 +163,7 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     emit("cores", cores as f64, "cores shared by client and server");
     emit("connections", options.connections as f64, "connections");
+    emit("courses", options.courses as f64, "courses in the catalogue");
     emit("client_threads", options.client_threads as f64, "threads");
     emit("load_avg_1m_at_start", load_average(), "load");
     let only_nodes = options.only.as_deref() == Some("nodes");
@@ -199,7 +205,7 @@ async fn run(options: Options, data_dir: PathBuf) {
     let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
 
     let started = Instant::now();
-    let catalogue = Arc::new(seed(&client, &graphql).await);
+    let catalogue = Arc::new(seed(&client, &graphql, options.courses).await);
     emit("seed_s", started.elapsed().as_secs_f64(), "s");
 
     // Quiet phases first: nothing is settling in the background while they run.
@@ -351,7 +357,7 @@ async fn create_course(client: &awc::Client, url: &str, teacher_token: &str, ind
     id
 }
 
-async fn seed(client: &awc::Client, url: &str) -> Catalogue {
+async fn seed(client: &awc::Client, url: &str, course_count: usize) -> Catalogue {
     let concurrency = std::env::var("BENCH_SEED_CONCURRENCY").ok().and_then(|v| v.parse().ok()).unwrap_or(SEED_CONCURRENCY);
     let started = Instant::now();
     let teachers: Vec<(String, String)> = futures::stream::iter(0..TEACHERS)
@@ -361,12 +367,12 @@ async fn seed(client: &awc::Client, url: &str) -> Catalogue {
         .await;
     emit("seed_register_per_s", TEACHERS as f64 / started.elapsed().as_secs_f64(), "members/s");
     let started = Instant::now();
-    let courses: Vec<String> = futures::stream::iter(0..COURSES)
+    let courses: Vec<String> = futures::stream::iter(0..course_count)
         .map(|i| create_course(client, url, &teachers[i % TEACHERS].1, i))
         .buffered(concurrency)
         .collect()
         .await;
-    emit("seed_create_and_publish_per_s", COURSES as f64 / started.elapsed().as_secs_f64(), "courses/s");
+    emit("seed_create_and_publish_per_s", course_count as f64 / started.elapsed().as_secs_f64(), "courses/s");
     let learners: Vec<Learner> = futures::stream::iter(0..LEARNERS)
         .map(|i| register(client, url, format!("learner{i}@bench.example"), format!("Learner {i}")))
         .buffered(concurrency)
@@ -391,7 +397,7 @@ async fn seed_bookings(client: &awc::Client, url: &str, catalogue: &mut Catalogu
     let started = Instant::now();
     let requests = (0..LEARNERS * BOOKINGS_PER_LEARNER).map(|i| {
         let learner = &catalogue.learners[i % LEARNERS];
-        let course = &catalogue.courses[(i * 7) % COURSES];
+        let course = &catalogue.courses[(i * 7) % catalogue.courses.len()];
         let token = learner.bearer.trim_start_matches("Bearer ").to_owned();
         async move { gql(client, url, Some(&token), REQUEST_BOOKING, json!({ "course": course })).await }
     });
