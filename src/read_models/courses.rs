@@ -6,12 +6,12 @@
 //!
 //! Lists filter a `Catalogue` held in memory: every course's filterable fields, with texts
 //! lower-cased once, and a trigram index of those texts, so a text search confirms only the
-//! courses holding the rarest three-byte window of the text instead of searching every course. It is
-//! rebuilt from the tree only when `g` moved, so the seat changes of a busy booking flow never
-//! invalidate it; a rebuilt tree reaches the same `g` for the same history, so a rebuild does not
-//! either. Only a page's courses are read from the tree, so seats are always current. The price:
-//! memory about the size of all titles and descriptions, plus four bytes per distinct window of
-//! each course's texts for the index.
+//! courses holding the rarest three-byte window of the text instead of searching every course.
+//! It is rebuilt from the tree only when `g` moved, so the seat changes of a busy booking flow
+//! never invalidate it; a rebuilt tree reaches the same `g` for the same history, so a rebuild
+//! does not either. Only a page's courses are read from the tree, so seats are always current.
+//! The price: memory about the size of all titles and descriptions, plus four bytes per distinct
+//! window of each course's texts for the index.
 //! (Trees written before the catalogue also hold `t` + teacher + cursor keys, no longer read.)
 
 use std::sync::Arc;

@@ -12,7 +12,7 @@
 type Trigram = u32;
 
 /// Which documents (numbered from 0 in the order given) hold each trigram.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct TrigramIndex {
     /// Every trigram held by some document, ascending, with where its documents start in
     /// `postings` (they end where the next trigram's start).
