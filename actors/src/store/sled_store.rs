@@ -24,6 +24,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -58,6 +59,10 @@ use writer::Writer;
 pub struct SledStoreConfig {
     /// Most appends merged into one write and one flush.
     pub max_batch: usize,
+    /// The longest a group waits for as many appends as the last group answered (0: never
+    /// waits), and never longer than the last group's write took. A flush carrying every
+    /// caller is worth a short wait.
+    pub gather_wait: Duration,
     /// Appends waiting for the writer before `append` itself waits (backpressure).
     pub queue_capacity: usize,
     /// `fdatasync` the database file (and `fsync` new blob files) after each flush
@@ -78,6 +83,7 @@ impl Default for SledStoreConfig {
     fn default() -> Self {
         Self {
             max_batch: 1024,
+            gather_wait: Duration::from_millis(1),
             queue_capacity: 8192,
             fsync: true,
             cache_capacity: 256 * 1024 * 1024,
@@ -174,6 +180,8 @@ impl SledStore {
             next_position,
             versions: lru::LruCache::new(NonZeroUsize::new(config.version_cache.max(1)).expect("max(1)")),
             max_batch: config.max_batch.max(1),
+            gather_wait: config.gather_wait,
+            last_write: Duration::ZERO,
         };
         Ok((Self { db, log, snapshots, writer, bus, durable, poison }, state, queue))
     }

@@ -114,3 +114,54 @@ fn every_request_of_a_failed_group_is_told_so_and_every_later_write_is_refused()
         assert_eq!(store.head().await.expect("the head"), 1);
     });
 }
+
+/// A writer not running, as if its last write had taken `last_write`, and a way to queue
+/// appends for it.
+fn writer_after(gather_wait: Duration, last_write: Duration) -> (SledStore, Writer, mpsc::Receiver<Request>) {
+    let config = SledStoreConfig { gather_wait, ..SledStoreConfig::default() };
+    let db = sled::Config::new().temporary(true).open().expect("a temporary database");
+    let (store, mut writer, queue) = SledStore::unstarted(db, None, config).expect("a store");
+    writer.last_write = last_write;
+    (store, writer, queue)
+}
+
+/// An append of one event to a fresh stream.
+fn fresh_append() -> Request {
+    let (append, _answer) = request(&StreamId::new("note", Uuid::new_v4()), ExpectedVersion::Exact(0), &CommandContext::new_request());
+    Request::Append(append)
+}
+
+/// What the writer gathers from an empty queue after `first`, when the last group answered
+/// three appends.
+fn gathered_after_three(writer: &mut Writer, queue: &mut mpsc::Receiver<Request>) -> usize {
+    let (mut group, mut flushes) = (Vec::new(), Vec::new());
+    writer.gather(fresh_append(), queue, &mut group, &mut flushes);
+    assert_eq!(group.len(), 1, "nothing else was queued");
+    writer.wait_for_more(3, queue, &mut group, &mut flushes);
+    group.len()
+}
+
+#[test]
+fn a_group_waits_for_as_many_appends_as_the_last_group_answered() {
+    let (store, mut writer, mut queue) = writer_after(Duration::from_secs(60), Duration::from_secs(60));
+    let callers = std::thread::spawn(move || {
+        for _ in 0..2 {
+            store.writer.blocking_send(fresh_append()).map_err(|_| "the queue is open").expect("sent");
+        }
+        store
+    });
+    assert_eq!(gathered_after_three(&mut writer, &mut queue), 3);
+    callers.join().expect("the callers");
+}
+
+#[test]
+fn a_group_waits_no_longer_than_gather_wait() {
+    let (_store, mut writer, mut queue) = writer_after(Duration::from_millis(20), Duration::from_secs(60));
+    assert_eq!(gathered_after_three(&mut writer, &mut queue), 1);
+}
+
+#[test]
+fn a_group_waits_no_longer_than_the_last_write_took() {
+    let (_store, mut writer, mut queue) = writer_after(Duration::from_secs(60), Duration::from_millis(20));
+    assert_eq!(gathered_after_three(&mut writer, &mut queue), 1);
+}

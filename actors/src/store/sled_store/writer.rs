@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -28,33 +29,29 @@ pub(super) struct Writer {
     pub(super) next_position: Position,
     pub(super) versions: lru::LruCache<StreamId, Version>,
     pub(super) max_batch: usize,
+    /// The longest a group waits for the callers the last group answered.
+    pub(super) gather_wait: Duration,
+    /// How long the last group's write and flush took.
+    pub(super) last_write: Duration,
 }
+
+type Flush = oneshot::Sender<Result<(), StoreError>>;
 
 type Reply = (oneshot::Sender<Result<Result<Appended, Conflict>, StoreError>>, Result<Appended, Conflict>);
 
 impl Writer {
     pub(super) fn run(mut self, mut queue: mpsc::Receiver<Request>) {
-        let mut appends = Vec::with_capacity(self.max_batch);
+        let mut group = Vec::with_capacity(self.max_batch);
         let mut flushes = Vec::new();
+        // How many appends the last group answered: about as many callers are coming back.
+        let mut answered = 0;
         while let Some(first) = queue.blocking_recv() {
-            let mut next = Some(first);
-            while let Some(request) = next.take() {
-                match request {
-                    Request::Append(append) => appends.push(append),
-                    Request::Import(import) => {
-                        // Appends queued before the import commit before it, as they came.
-                        if !appends.is_empty() {
-                            self.commit_group(std::mem::take(&mut appends));
-                        }
-                        self.import(import);
-                    }
-                    Request::Flush(reply) => flushes.push(reply),
-                }
-                if appends.len() < self.max_batch {
-                    next = queue.try_recv().ok();
-                }
+            self.gather(first, &mut queue, &mut group, &mut flushes);
+            self.wait_for_more(answered, &mut queue, &mut group, &mut flushes);
+            if !group.is_empty() {
+                answered = group.len();
             }
-            let flushed = if appends.is_empty() { None } else { self.commit_group(std::mem::take(&mut appends)) };
+            let flushed = if group.is_empty() { None } else { self.commit_group(std::mem::take(&mut group)) };
             if !flushes.is_empty() {
                 // The group's flush came after every request taken with it, so it covers them.
                 let outcome = flushed.unwrap_or_else(|| self.durability.sync());
@@ -64,6 +61,53 @@ impl Writer {
             }
         }
         tracing::debug!("event store writer stopped");
+    }
+
+    /// Takes `first` and every request waiting after it, up to `max_batch` appends.
+    pub(super) fn gather(
+        &mut self,
+        first: Request,
+        queue: &mut mpsc::Receiver<Request>,
+        group: &mut Vec<AppendRequest>,
+        flushes: &mut Vec<Flush>,
+    ) {
+        let mut next = Some(first);
+        while let Some(request) = next.take() {
+            match request {
+                Request::Append(append) => group.push(append),
+                Request::Import(import) => {
+                    // Appends queued before the import commit before it, as they came.
+                    if !group.is_empty() {
+                        self.commit_group(std::mem::take(group));
+                    }
+                    self.import(import);
+                }
+                Request::Flush(reply) => flushes.push(reply),
+            }
+            if group.len() < self.max_batch {
+                next = queue.try_recv().ok();
+            }
+        }
+    }
+
+    /// Waits until about as many appends as the last group answered are gathered: the callers
+    /// just answered come back within moments, and a group written at once would leave them for
+    /// a flush of their own. Waits at most `gather_wait`, and never longer than the last group's
+    /// write took: past that, a second write costs less than the wait.
+    pub(super) fn wait_for_more(
+        &mut self,
+        answered: usize,
+        queue: &mut mpsc::Receiver<Request>,
+        group: &mut Vec<AppendRequest>,
+        flushes: &mut Vec<Flush>,
+    ) {
+        let deadline = Instant::now() + self.gather_wait.min(self.last_write);
+        while !group.is_empty() && group.len() < answered.min(self.max_batch) {
+            match recv_until(queue, deadline) {
+                Some(request) => self.gather(request, queue, group, flushes),
+                None => return,
+            }
+        }
     }
 
     /// Decides every request of the group, writes the accepted ones in one batch, flushes once.
@@ -113,7 +157,8 @@ impl Writer {
             positions::index(&mut batch, group_first, &group_keys);
             let flush_started = Instant::now();
             let written = self.durability.apply(&self.log, batch).and_then(|()| self.durability.sync());
-            crate::metrics::group_committed(replies.len(), committed.len(), flush_started.elapsed());
+            self.last_write = flush_started.elapsed();
+            crate::metrics::group_committed(replies.len(), committed.len(), self.last_write);
             if let Err(error) = written {
                 // The store is poisoned now. Every answer of the group may rest on it (a
                 // duplicate's "already committed", a conflict with a version it wrote), so every
@@ -247,4 +292,35 @@ enum Decision {
     Answer(Result<Appended, Conflict>),
     /// Write the events after the stream's current version.
     Write(Version),
+}
+
+/// The next request, waiting at most until `deadline` (`None` once it passed or the queue
+/// closed). A park with a timeout rather than a tokio timer: those tick in whole milliseconds,
+/// coarse next to a flush of a few dozen microseconds.
+fn recv_until(queue: &mut mpsc::Receiver<Request>, deadline: Instant) -> Option<Request> {
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(request) = queue.poll_recv(&mut context) {
+            return request;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        std::thread::park_timeout(deadline - now);
+    }
+}
+
+/// Wakes the writer's thread parked in [`recv_until`].
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
 }
