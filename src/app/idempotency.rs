@@ -37,14 +37,15 @@ pub struct Ticket {
 impl Ticket {
     /// A ticket for a mutation sent without a key.
     pub fn fresh() -> Self {
-        Self { seed: None, correlation_id: Uuid::new_v4() }
+        Self { seed: None, correlation_id: Uuid::now_v7() }
     }
 
-    /// An id for `purpose` (e.g. "course"): stable for a key, random without one.
+    /// An id for `purpose` (e.g. "course"): stable for a key, fresh without one. Fresh ids are
+    /// time-ordered (UUID v7), so the store's indexes of command ids and streams grow at one end.
     pub fn id(&self, purpose: &str) -> Uuid {
         match &self.seed {
             Some(seed) => Uuid::new_v5(&NAMESPACE, format!("{seed}|{purpose}").as_bytes()),
-            None => Uuid::new_v4(),
+            None => Uuid::now_v7(),
         }
     }
 
@@ -129,5 +130,12 @@ mod tests {
     async fn without_a_key_every_id_is_fresh() {
         let ticket = keys().ticket("createCourse", "m1", None, &1).await.unwrap();
         assert_ne!(ticket.id("course"), ticket.id("course"));
+    }
+
+    #[tokio::test]
+    async fn fresh_ids_grow_in_the_order_they_are_made() {
+        let ticket = keys().ticket("createCourse", "m1", None, &1).await.unwrap();
+        let ids: Vec<Uuid> = (0..1_000).map(|_| ticket.id("course")).collect();
+        assert!(ids.windows(2).all(|pair| pair[0].as_bytes() < pair[1].as_bytes()));
     }
 }

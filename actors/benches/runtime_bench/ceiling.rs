@@ -14,8 +14,9 @@ use crate::Options;
 pub enum Shape {
     /// The event only.
     EventOnly,
-    /// What the store writes: per event the event and its command record (random id), per
-    /// batch one run of the position index holding the batch's event keys.
+    /// What the store writes: per event the event and its command record (a fresh
+    /// time-ordered id, as `CommandContext::new_request` gives), per batch one run of the
+    /// position index holding the batch's event keys.
     StoreKeys,
 }
 
@@ -40,7 +41,7 @@ pub fn records_per_second(options: &Options, record: &[u8], count: usize, batch:
                 run.extend_from_slice(&(event_key.len() as u16).to_be_bytes());
                 run.extend_from_slice(&event_key);
                 let mut command_key = b"C".to_vec();
-                command_key.extend_from_slice(Uuid::new_v4().as_bytes());
+                command_key.extend_from_slice(Uuid::now_v7().as_bytes());
                 writes.insert(command_key, &[0u8; 12][..]);
             }
             writes.insert(event_key, record);
