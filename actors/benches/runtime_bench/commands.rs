@@ -233,6 +233,18 @@ async fn baselines(options: &Options, ids: &Arc<Vec<Uuid>>, throughput: f64, sam
     );
     emit("w1_ceiling_store_keys_records_per_s", store_keys, &unit);
     emit("w1_c64_ratio_to_store_keys_ceiling", throughput / store_keys, "w1_c64_commands_per_s / w1_ceiling_store_keys_records_per_s");
+    let spread = Shape::ClientStreams { streams: &ids[..], clients: scale.clients };
+    let client_keys = ceiling::records_per_second(options, &record, commands, scale.clients, spread);
+    let unit = format!(
+        "records/s straight to sled with the keys the store alone writes: its {} tasks' streams, one append of each per batch",
+        scale.clients
+    );
+    emit("w1_ceiling_client_keys_records_per_s", client_keys, &unit);
+    emit(
+        "w1_store_only_ratio_to_client_keys_ceiling",
+        appends / client_keys,
+        "w1_store_only_appends_per_s / w1_ceiling_client_keys_records_per_s",
+    );
     let wide = ceiling::records_per_second(options, &record, commands, 1_000, Shape::EventOnly);
     emit("w1_ceiling_batch1000_records_per_s", wide, "records/s straight to sled, batches of 1000, flush + fdatasync each");
 }
