@@ -85,7 +85,7 @@ fn every_request_of_a_failed_group_is_told_so_and_every_later_write_is_refused()
     let stream = StreamId::new("note", Uuid::new_v4());
     let first = CommandContext::new_request();
     let (append, answer) = request(&stream, ExpectedVersion::Exact(0), &first);
-    assert!(matches!(writer.commit_group(vec![append]), Some(Ok(()))));
+    assert!(matches!(writer.commit_group(&mut vec![append]), Some(Ok(()))));
     assert!(matches!(answer.blocking_recv(), Ok(Ok(Ok(ref appended))) if !appended.already_committed));
 
     // One group: a fresh append, the same command again, a command of the first group again,
@@ -95,7 +95,7 @@ fn every_request_of_a_failed_group_is_told_so_and_every_later_write_is_refused()
     let (twin, twin_answer) = request(&stream, ExpectedVersion::Exact(1), &fresh);
     let (repeat, repeat_answer) = request(&stream, ExpectedVersion::Exact(0), &first);
     let (late, late_answer) = request(&stream, ExpectedVersion::Exact(1), &CommandContext::new_request());
-    assert!(matches!(writer.commit_group(vec![fresh_append, twin, repeat, late]), Some(Err(StoreError::Poisoned(_)))));
+    assert!(matches!(writer.commit_group(&mut vec![fresh_append, twin, repeat, late]), Some(Err(StoreError::Poisoned(_)))));
     for answer in [fresh_answer, twin_answer, repeat_answer, late_answer] {
         told_poisoned_at(answer, step);
     }

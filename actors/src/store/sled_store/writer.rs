@@ -51,7 +51,7 @@ impl Writer {
             if !group.is_empty() {
                 answered = group.len();
             }
-            let flushed = if group.is_empty() { None } else { self.commit_group(std::mem::take(&mut group)) };
+            let flushed = if group.is_empty() { None } else { self.commit_group(&mut group) };
             if !flushes.is_empty() {
                 // The group's flush came after every request taken with it, so it covers them.
                 let outcome = flushed.unwrap_or_else(|| self.durability.sync());
@@ -78,7 +78,7 @@ impl Writer {
                 Request::Import(import) => {
                     // Appends queued before the import commit before it, as they came.
                     if !group.is_empty() {
-                        self.commit_group(std::mem::take(group));
+                        self.commit_group(group);
                     }
                     self.import(import);
                 }
@@ -112,9 +112,10 @@ impl Writer {
 
     /// Decides every request of the group, writes the accepted ones in one batch, flushes once.
     /// Answers how the flush went, or `None` when nothing was written (and nothing flushed).
-    pub(super) fn commit_group(&mut self, requests: Vec<AppendRequest>) -> Option<Result<(), StoreError>> {
+    /// Leaves `requests` empty, its room kept for the next group.
+    pub(super) fn commit_group(&mut self, requests: &mut Vec<AppendRequest>) -> Option<Result<(), StoreError>> {
         if let Err(poisoned) = self.durability.check() {
-            for request in requests {
+            for request in requests.drain(..) {
                 let _ = request.reply.send(Err(poisoned.clone()));
             }
             return Some(Err(poisoned));
@@ -132,7 +133,7 @@ impl Writer {
         let group_first = self.next_position;
         let mut group_keys: Vec<Vec<u8>> = Vec::new();
 
-        for mut request in requests {
+        for mut request in requests.drain(..) {
             match self.decide(&request, &mut pending_versions, &pending_commands, &committed) {
                 Err(error) => failed.push((request.reply, self.durability.poison_if_io(error))),
                 Ok(Decision::Answer(answer)) => replies.push((request.reply, answer)),
