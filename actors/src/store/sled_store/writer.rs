@@ -102,8 +102,10 @@ impl Writer {
         flushes: &mut Vec<Flush>,
     ) {
         let deadline = Instant::now() + self.gather_wait.min(self.last_write);
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut context = Context::from_waker(&waker);
         while !group.is_empty() && group.len() < answered.min(self.max_batch) {
-            match recv_until(queue, deadline) {
+            match recv_until(queue, &mut context, deadline) {
                 Some(request) => self.gather(request, queue, group, flushes),
                 None => return,
             }
@@ -296,13 +298,11 @@ enum Decision {
 }
 
 /// The next request, waiting at most until `deadline` (`None` once it passed or the queue
-/// closed). A park with a timeout rather than a tokio timer: those tick in whole milliseconds,
-/// coarse next to a flush of a few dozen microseconds.
-fn recv_until(queue: &mut mpsc::Receiver<Request>, deadline: Instant) -> Option<Request> {
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
+/// closed); `context` wakes this thread ([`Unpark`]). A park with a timeout rather than a tokio
+/// timer: those tick in whole milliseconds, coarse next to a flush of a few dozen microseconds.
+fn recv_until(queue: &mut mpsc::Receiver<Request>, context: &mut Context<'_>, deadline: Instant) -> Option<Request> {
     loop {
-        if let Poll::Ready(request) = queue.poll_recv(&mut context) {
+        if let Poll::Ready(request) = queue.poll_recv(context) {
             return request;
         }
         let now = Instant::now();
