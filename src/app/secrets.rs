@@ -9,7 +9,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use actors::{Records, StoreError};
-use uuid::Uuid;
 
 use crate::config::AuthConfig;
 
@@ -25,6 +24,8 @@ pub enum SecretsError {
     Store(#[from] StoreError),
     #[error("the stored secret {0:?} is not text")]
     NotText(&'static str),
+    #[error("the operating system gave no random bytes for a secret: {0}")]
+    Random(getrandom::Error),
 }
 
 pub struct Secrets {
@@ -60,8 +61,10 @@ impl Kept<'_> {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
             Err(source) => return Err(SecretsError::File { file: file.display().to_string(), source }),
         };
-        // Two v4 UUIDs: 244 random bits from the operating system's generator.
-        let candidate = from_file.clone().unwrap_or_else(|| format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()));
+        let candidate = match from_file.clone() {
+            Some(kept) => kept,
+            None => generated()?,
+        };
         // The first node to store one wins; every other node takes that one.
         let secret = match self.records.insert_new(name.as_bytes(), candidate.as_bytes()).await? {
             None => {
@@ -77,6 +80,14 @@ impl Kept<'_> {
         }
         Ok(secret)
     }
+}
+
+/// 256 bits from the operating system's generator, as 64 hex digits. Not a UUID: ids draw
+/// their bytes from a fast thread-local generator, secrets straight from the source.
+fn generated() -> Result<String, SecretsError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(SecretsError::Random)?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
 fn write_private(file: &Path, secret: &str) -> std::io::Result<()> {
@@ -104,6 +115,10 @@ mod tests {
         assert_eq!((&first.jwt_secret, &first.admin_token), (&second.jwt_secret, &second.admin_token));
         assert_ne!(first.jwt_secret, first.admin_token);
         assert_eq!(std::fs::read_to_string(other.path().join("admin-token")).unwrap(), first.admin_token);
+        // 256 bits each, as hex: what an operator can paste into config.toml.
+        for secret in [&first.jwt_secret, &first.admin_token] {
+            assert!(secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit()), "{secret}");
+        }
     }
 
     #[tokio::test]
