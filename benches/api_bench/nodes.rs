@@ -20,7 +20,11 @@ use konnektid::app::App;
 use konnektid::config::Config;
 use serde_json::json;
 
-use super::{body, create_course, emit, load, register, settle, Catalogue, Learner, Metrics, Options, Status, Workload};
+use super::driver::{load, Workload};
+use super::metrics::Metrics;
+use super::phases::{settle, Status};
+use super::seed::{body, create_course, register, Catalogue, Learner, REQUEST_BOOKING};
+use super::{emit, Options};
 
 const TEACHERS: usize = 10;
 const COURSES: usize = 100;
@@ -129,7 +133,7 @@ async fn seed(client: &awc::Client, setup: &Setup) -> (Arc<Catalogue>, Vec<Strin
         .collect()
         .await;
     let catalogue = Arc::new(Catalogue {
-        request_bodies: courses.iter().map(|id| body(super::REQUEST_BOOKING, json!({ "course": id }))).collect(),
+        request_bodies: courses.iter().map(|id| body(REQUEST_BOOKING, json!({ "course": id }))).collect(),
         courses,
         learners,
         search_bodies: Vec::new(),
