@@ -29,8 +29,8 @@
 //! only mean something on a real disk, not on tmpfs. `BENCH_LOG` (a tracing filter) shows the
 //! server's logs on stderr. `BENCH_SEED_CONCURRENCY` sets the requests in flight while seeding.
 //!
-//! The parts: seeding in `api_bench/seed.rs`, the load driver in `driver.rs`, the phases in
-//! `phases.rs`, the server-side figures in `metrics.rs`, the nodes phase in `nodes.rs`.
+//! The parts: seeding in `api_bench/seed.rs`, the load driver in `driver.rs`, waiting for the
+//! choreography in `settle.rs`, the phases in `phases.rs`, the server-side figures in `metrics.rs`, the nodes phase in `nodes.rs`.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -51,6 +51,8 @@ mod nodes;
 mod phases;
 #[path = "api_bench/seed.rs"]
 mod seed;
+#[path = "api_bench/settle.rs"]
+mod settle;
 
 use driver::{load, Workload};
 use phases::{flow, graphql_costs, mixed, read_model_costs, reads, writes};

@@ -22,8 +22,8 @@ use serde_json::json;
 
 use super::driver::{load, Workload};
 use super::metrics::Metrics;
-use super::phases::{settle, Status};
 use super::seed::{body, create_course, register, Catalogue, Learner, REQUEST_BOOKING};
+use super::settle::{settle, Status};
 use super::{emit, Options};
 
 const TEACHERS: usize = 10;

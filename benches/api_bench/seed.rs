@@ -9,7 +9,7 @@ use actix_web::web::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use super::phases::{settle, Settled, Status};
+use super::settle::{settle, Settled, Status};
 use super::{emit, BOOKINGS_PER_LEARNER, LEARNERS, PASSWORD, SEED_CONCURRENCY, TEACHERS};
 
 const TOPICS: [&str; 10] = [
